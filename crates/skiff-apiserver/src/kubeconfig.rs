@@ -1,0 +1,1 @@
+//! Writes kubeconfig files (the admin kubeconfig kubectl uses as is). To be written.

@@ -1,0 +1,2 @@
+//! The `skiff` binary: parses flags and wires the libraries together.
+fn main() {}

@@ -1,0 +1,1 @@
+//! A throw-away etcd server on loopback ports (Debian etcd-server). To be written.

@@ -1,0 +1,1 @@
+//! Runs the real kubectl against a kubeconfig and captures its output. To be written.

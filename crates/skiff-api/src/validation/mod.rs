@@ -1,24 +1,107 @@
 //! Upstream validation: names, labels, annotations, and per-kind rules, each
-//! failure a [`Cause`] with its field path.
+//! failure a [`Cause`] with upstream's field path and message
+//! (`pkg/apis/*/validation/validation.go`).
 //!
-//! STUB: to be written per kind.
+//! Owns: the per-kind dispatch for creates and updates, and unknown-field
+//! detection. Must not: change the object (defaulting runs first and is
+//! [`crate::defaults`]' job). Validation runs on defaulted objects, as
+//! upstream does.
+
+mod batch;
+mod config;
+pub mod cron;
+mod labelsel;
+mod meta;
+pub mod names;
+mod pod;
+mod pod_update;
+pub mod quantity;
+mod service;
+mod unknown;
+mod workloads;
+
+#[cfg(test)]
+mod tests;
+
+pub use names::NameRule;
+pub use unknown::unknown_fields;
 
 use crate::registry::ResourceDef;
 use crate::status::Cause;
 use serde_json::Value;
 
+/// How `metadata.name` is checked for `def`'s kind.
+pub fn name_rule(def: &ResourceDef) -> NameRule {
+    match (def.group, def.kind) {
+        ("", "Namespace") => NameRule::Label,
+        ("", "Service") => NameRule::Dns1035,
+        ("", "PersistentVolume") | ("autoscaling", _) | ("rbac.authorization.k8s.io", _) => {
+            NameRule::PathSegment
+        }
+        _ => NameRule::Subdomain,
+    }
+}
+
 /// Problems with a new object of `def`'s kind.
-pub fn validate_create(_def: &ResourceDef, _obj: &Value) -> Vec<Cause> {
-    Vec::new()
+pub fn validate_create(def: &ResourceDef, obj: &Value) -> Vec<Cause> {
+    let mut out = Vec::new();
+    let meta = obj.get("metadata").unwrap_or(&Value::Null);
+    meta::validate(meta, def.namespaced, name_rule(def), &mut out);
+    kind_rules(def, obj, &mut out);
+    out
 }
 
 /// Problems with an update of `old` to `new` (immutable fields, etc.).
-pub fn validate_update(_def: &ResourceDef, _new: &Value, _old: &Value) -> Vec<Cause> {
-    Vec::new()
+pub fn validate_update(def: &ResourceDef, new: &Value, old: &Value) -> Vec<Cause> {
+    let mut out = Vec::new();
+    let meta = new.get("metadata").unwrap_or(&Value::Null);
+    let old_meta = old.get("metadata").unwrap_or(&Value::Null);
+    let mut meta_causes = Vec::new();
+    meta::validate(meta, def.namespaced, name_rule(def), &mut meta_causes);
+    // A name that was accepted once is not re-judged (e.g. a generated name).
+    out.extend(
+        meta_causes
+            .into_iter()
+            .filter(|c| c.field != "metadata.name" && c.field != "metadata.generateName"),
+    );
+    meta::validate_update(meta, old_meta, &mut out);
+    kind_rules(def, new, &mut out);
+    match (def.group, def.kind) {
+        ("", "Pod") => pod_update::validate(
+            new.get("spec").unwrap_or(&Value::Null),
+            old.get("spec").unwrap_or(&Value::Null),
+            &mut out,
+        ),
+        ("", "Service") => service::validate_update(new, old, &mut out),
+        ("", "ConfigMap" | "Secret") => config::immutable_update(new, old, &mut out),
+        ("", "Node") => config::node_update(new, old, &mut out),
+        ("apps", "Deployment" | "ReplicaSet" | "DaemonSet") => {
+            workloads::selector_immutable(new, old, &mut out)
+        }
+        ("apps", "StatefulSet") => {
+            workloads::selector_immutable(new, old, &mut out);
+            workloads::stateful_set_update(new, old, &mut out);
+        }
+        ("batch", "Job") => batch::job_update(new, old, &mut out),
+        _ => {}
+    }
+    out
 }
 
-/// Field paths present in `obj` that `def`'s schema does not know
-/// (`spec.foo`), for `fieldValidation=Strict|Warn`.
-pub fn unknown_fields(_def: &ResourceDef, _obj: &Value) -> Vec<String> {
-    Vec::new()
+fn kind_rules(def: &ResourceDef, obj: &Value, out: &mut Vec<Cause>) {
+    match (def.group, def.kind) {
+        ("", "Pod") => pod::spec(obj.get("spec").unwrap_or(&Value::Null), "spec", out),
+        ("", "Service") => service::validate(obj, out),
+        ("", "ConfigMap") => config::config_map(obj, out),
+        ("", "Secret") => config::secret(obj, out),
+        ("", "Node") => config::node(obj, out),
+        ("", "ReplicationController") => workloads::replication_controller(obj, out),
+        ("apps", "Deployment") => workloads::deployment(obj, out),
+        ("apps", "ReplicaSet") => workloads::replica_set(obj, out),
+        ("apps", "StatefulSet") => workloads::stateful_set(obj, out),
+        ("apps", "DaemonSet") => workloads::daemon_set(obj, out),
+        ("batch", "Job") => batch::job(obj, out),
+        ("batch", "CronJob") => batch::cron_job(obj, out),
+        _ => {}
+    }
 }

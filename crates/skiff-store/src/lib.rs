@@ -13,6 +13,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub mod etcd;
+mod keyrange;
 pub mod sqlite;
 
 /// A store revision. Every successful write bumps the global revision by one.
@@ -91,10 +92,17 @@ pub enum StoreError {
     NotFound(String),
     /// The key's mod revision was not the expected one; `current` is what it holds now.
     #[error("key {key} was modified (expected revision {expected})")]
-    Conflict { key: String, expected: Revision, current: Option<Box<KeyValue>> },
+    Conflict {
+        key: String,
+        expected: Revision,
+        current: Option<Box<KeyValue>>,
+    },
     /// The requested revision has been compacted away.
     #[error("revision {requested} has been compacted (oldest kept: {compacted})")]
-    Compacted { requested: Revision, compacted: Revision },
+    Compacted {
+        requested: Revision,
+        compacted: Revision,
+    },
     /// The requested revision is newer than the store's current revision.
     #[error("revision {requested} is in the future (current: {current})")]
     FutureRevision { requested: Revision, current: Revision },

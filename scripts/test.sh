@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs skiff's whole test suite; the exit code says pass (0) or fail.
+#
+# Installs what the tests need when it is missing (Debian packages as root,
+# Rust via rustup, Python's `kubernetes` client via pip), builds the
+# workspace, then checks formatting, runs clippy with -D warnings and runs
+# every test: unit tests, the store conformance suite on SQLite and etcd, and
+# the end-to-end tests in tests/ where the real kubectl drives real
+# `skiff server`s on both backends.
+#
+# Uses cargo-nextest when it is installed (faster, one process per test),
+# otherwise cargo test. Set SKIFF_TEST_NO_INSTALL=1 to skip installing.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+if [ -z "${SKIFF_TEST_NO_INSTALL:-}" ]; then
+    ensure_debs python3 python3-pip || die "could not install Debian packages"
+    ensure_rust || die "could not install Rust"
+fi
+ensure_kubectl
+export_protoc
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+if [ "${CI:-}" = "true" ]; then
+    # A fresh clone builds once: incremental state only costs time and disk.
+    export CARGO_INCREMENTAL=0
+fi
+
+# Python's official client, for the e2e client check.
+python="${SKIFF_PYTHON:-python3}"
+if ! "$python" -c 'import kubernetes' 2>/dev/null && [ -z "${SKIFF_TEST_NO_INSTALL:-}" ]; then
+    log "installing Python's kubernetes client (pip)"
+    "$python" -m pip install --quiet --disable-pip-version-check kubernetes 2>/dev/null ||
+        "$python" -m pip install --quiet --disable-pip-version-check --break-system-packages kubernetes ||
+        warn "could not install Python's kubernetes client: its e2e check will be skipped"
+fi
+if "$python" -c 'import kubernetes' 2>/dev/null; then
+    export SKIFF_E2E_REQUIRE_PYTHON=1
+fi
+
+failed=()
+step() {
+    local name="$1"
+    shift
+    log "$name: $*"
+    local start=$SECONDS
+    if "$@"; then
+        log "$name: ok ($((SECONDS - start)) s)"
+    else
+        log "$name: FAILED ($((SECONDS - start)) s)"
+        failed+=("$name")
+    fi
+}
+
+step fmt cargo fmt --all -- --check
+step build cargo build --workspace --all-targets
+# The e2e tests run the skiff binary this build made (no rebuild per test).
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+export SKIFF_BIN="$target_dir/debug/skiff"
+step clippy cargo clippy --workspace --all-targets -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+    step test cargo nextest run --workspace --no-fail-fast --failure-output final
+    step doctest cargo test --workspace --doc
+else
+    step test cargo test --workspace --no-fail-fast
+fi
+
+echo
+if [ "${#failed[@]}" -eq 0 ]; then
+    log "all steps passed (fmt, build, clippy, tests) in ${SECONDS} s"
+    exit 0
+fi
+log "FAILED steps: ${failed[*]} (after ${SECONDS} s)"
+exit 1

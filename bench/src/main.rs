@@ -1,1 +1,58 @@
-fn main() {}
+//! `skiff-bench`: benchmark programs for skiff that use only the public
+//! Kubernetes API, so they run against any Kubernetes API server on loopback.
+//! The binary parses flags, runs one benchmark and prints its report.
+
+mod api_load;
+mod client;
+mod error;
+mod report;
+mod rss;
+mod stats;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Benchmarks for Kubernetes API servers (loopback targets only).
+#[derive(Debug, Parser)]
+#[command(name = "skiff-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Pod create throughput, LIST latency with many pods, watch delivery latency, server RSS.
+    ApiLoad(api_load::ApiLoadArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match Cli::parse().command {
+        Command::ApiLoad(args) => {
+            let report = api_load::run(&args).await?;
+            let json = serde_json::to_string_pretty(&report).context("encoding the report")?;
+            if let Some(path) = &args.json_file {
+                std::fs::write(path, format!("{json}\n"))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if args.json {
+                println!("{json}");
+            } else {
+                print!("{}", report::render(&report));
+            }
+            if let Some(reason) = &report.aborted {
+                anyhow::bail!("run stopped early: {reason}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -5,8 +5,7 @@
 //! Every test starts its own cluster on its own loopback port and data dir,
 //! so tests run in parallel and clean up after themselves, even on failure.
 
-mod etcd_stub;
-use etcd_stub::EtcdFixture;
+use skiff_testkit::etcd::EtcdFixture;
 use skiff_testkit::kubectl::Kubectl;
 use skiff_testkit::server::{ServerOptions, SkiffServer};
 

@@ -6,6 +6,9 @@
 
 #![allow(clippy::result_large_err)] // ApiError is the crate-wide API error; callers move it on unchanged.
 
+pub mod apply;
+pub mod fieldset;
+pub mod managed_fields;
 pub mod merge_keys;
 pub mod schema;
 pub mod strategic;
@@ -81,26 +84,26 @@ pub struct ApplyRequest<'a> {
 
 /// Server-side apply: merges `applied` into `current`, records `manager`'s
 /// field set in `metadata.managedFields`, and reports conflicts with other
-/// managers as 409 Conflict with causes (unless `force`).
+/// managers as 409 Conflict with `FieldManagerConflict` causes (unless
+/// `force`, which takes ownership). Fields the manager applied before and no
+/// longer applies are removed when no other manager owns them.
 pub fn server_side_apply(req: &ApplyRequest<'_>) -> Result<Value, ApiError> {
-    let mut out = req
-        .current
-        .cloned()
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    json_patch::merge(&mut out, req.applied);
-    Ok(out)
+    apply::apply(req)
 }
 
 /// Records an `Update` (create/update/patch) by `manager` in
-/// `new.metadata.managedFields`, given the object before the write.
+/// `new.metadata.managedFields`, given the object before the write: the
+/// manager owns what it added or changed, others lose those fields, and
+/// removed fields leave every manager.
 pub fn record_update_managed_fields(
-    _def: &ResourceDef,
-    _old: Option<&Value>,
-    _new: &mut Value,
-    _manager: &str,
-    _now: &str,
-    _subresource: &str,
+    def: &ResourceDef,
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    now: &str,
+    subresource: &str,
 ) {
+    managed_fields::record_update(def, old, new, manager, now, subresource)
 }
 
 #[cfg(test)]

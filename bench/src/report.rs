@@ -195,6 +195,14 @@ mod tests {
             server: "https://127.0.0.1:6443/".into(),
             server_version: Some("v1.33.0".into()),
             namespace: "skiff-bench-x".into(),
+            settings: crate::api_load::Settings {
+                concurrency: vec![32],
+                pods: 1000,
+                list_pods: 10_000,
+                list_runs: 10,
+                watch_writers: vec![8],
+                watch_writes: 200,
+            },
             create: vec![CreateResult {
                 concurrency: 32,
                 requested: 1000,

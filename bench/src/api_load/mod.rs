@@ -72,6 +72,8 @@ pub struct Report {
     pub server_version: Option<String>,
     /// The namespace the run created.
     pub namespace: String,
+    /// The sizes this run was asked for.
+    pub settings: Settings,
     /// Timed create batches, one per concurrency level.
     pub create: Vec<CreateResult>,
     /// The untimed-purpose top-up to `list_pods` (reported for completeness).
@@ -84,6 +86,36 @@ pub struct Report {
     pub memory: Option<MemoryReport>,
     /// A phase that stopped the run early.
     pub aborted: Option<String>,
+}
+
+/// The workload sizes of a run, echoed into the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// `--concurrency`.
+    pub concurrency: Vec<usize>,
+    /// `--pods`.
+    pub pods: usize,
+    /// `--list-pods`.
+    pub list_pods: usize,
+    /// `--list-runs`.
+    pub list_runs: usize,
+    /// `--watch-writers`.
+    pub watch_writers: Vec<usize>,
+    /// `--watch-writes`.
+    pub watch_writes: usize,
+}
+
+impl From<&ApiLoadArgs> for Settings {
+    fn from(args: &ApiLoadArgs) -> Self {
+        Self {
+            concurrency: args.concurrency.clone(),
+            pods: args.pods,
+            list_pods: args.list_pods,
+            list_runs: args.list_runs,
+            watch_writers: args.watch_writers.clone(),
+            watch_writes: args.watch_writes,
+        }
+    }
 }
 
 /// Server memory before any load and with the LIST pods stored.
@@ -117,6 +149,7 @@ pub async fn run(args: &ApiLoadArgs) -> Result<Report, BenchError> {
         server: target.url.clone(),
         server_version,
         namespace: namespace.clone(),
+        settings: Settings::from(args),
         create: Vec::new(),
         fill: None,
         list: Vec::new(),

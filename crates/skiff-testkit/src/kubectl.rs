@@ -336,3 +336,60 @@ fn wait_deadline(child: &mut Child, timeout: Duration) -> std::io::Result<Option
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offline() -> Kubectl {
+        let dir = std::env::temp_dir();
+        Kubectl::new(
+            dir.join("skiff-testkit-no-such-kubeconfig"),
+            dir.join("skiff-testkit-kubectl-cache"),
+        )
+    }
+
+    #[test]
+    fn runs_kubectl_and_captures_stdout() {
+        let out = offline().ok(&["version", "--client"]);
+        assert!(out.contains("Client Version: v1."), "{out}");
+    }
+
+    #[test]
+    fn writes_stdin_and_reads_the_result() {
+        let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n";
+        let args = [
+            "label",
+            "--local",
+            "-f",
+            "-",
+            "tier=web",
+            "-o",
+            "jsonpath={.metadata.labels.tier}",
+        ];
+        assert_eq!(offline().ok_stdin(&args, Some(manifest)), "web");
+    }
+
+    #[test]
+    fn failures_keep_stderr_and_exit_code() {
+        let out = offline().fails(&["get", "--raw", "/readyz", "--request-timeout=2s"]);
+        assert_ne!(out.code, Some(0));
+        assert!(!out.stderr.is_empty());
+    }
+
+    #[test]
+    fn a_hung_kubectl_is_killed_at_the_timeout() {
+        // `apply -f -` with a stdin that stays open waits for input forever.
+        let k = offline().with_timeout(Duration::from_millis(300));
+        let started = Instant::now();
+        let child = k
+            .command(&["apply", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn();
+        let mut child = child.unwrap();
+        let status = wait_deadline(&mut child, Duration::from_millis(300)).unwrap();
+        assert!(status.is_none(), "kubectl reading an open stdin should not exit");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}

@@ -62,6 +62,8 @@ pub struct ServerOptions {
     pub extra_args: Vec<String>,
     /// How long to wait for `/readyz`.
     pub ready_timeout: Duration,
+    /// The binary to run instead of [`skiff_binary`]'s.
+    pub binary: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -70,6 +72,7 @@ impl Default for ServerOptions {
             datastore_endpoint: None,
             extra_args: Vec::new(),
             ready_timeout: Duration::from_secs(30),
+            binary: None,
         }
     }
 }
@@ -101,7 +104,10 @@ impl SkiffServer {
     /// Starts `skiff server` on a fresh data dir and a free 127.0.0.1 port and
     /// waits until `/readyz` answers `ok`.
     pub fn start(opts: ServerOptions) -> Result<SkiffServer, Error> {
-        let binary = skiff_binary()?;
+        let binary = match &opts.binary {
+            Some(binary) => binary.clone(),
+            None => skiff_binary()?,
+        };
         let data_dir = tempfile::Builder::new()
             .prefix("skiff-e2e-")
             .tempdir()
@@ -352,4 +358,62 @@ fn locate_or_build() -> Result<PathBuf, String> {
         ));
     }
     Ok(binary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_that_exits_is_reported_with_its_log() {
+        let opts = ServerOptions {
+            binary: Some("/bin/sh".into()),
+            ..ServerOptions::default()
+        };
+        // `sh server ...` fails at once: "server: No such file or directory".
+        let err = SkiffServer::start(opts).err().unwrap();
+        match err {
+            Error::Exited { log, .. } => assert!(log.contains("server"), "log: {log}"),
+            other => panic!("expected Exited, got {other}"),
+        }
+    }
+
+    #[test]
+    fn a_server_that_never_gets_ready_times_out_and_is_killed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("fake-skiff");
+        std::fs::write(&script, "#!/bin/sh\necho starting\nexec sleep 600\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let opts = ServerOptions {
+            binary: Some(script),
+            ready_timeout: Duration::from_millis(300),
+            ..ServerOptions::default()
+        };
+        let started = Instant::now();
+        match SkiffServer::start(opts) {
+            Err(Error::NotReady { log, .. }) => assert!(log.contains("starting"), "log: {log}"),
+            Err(other) => panic!("expected NotReady, got {other}"),
+            Ok(_) => panic!("a server that never writes a kubeconfig cannot be ready"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail("a", 5), "a");
+    }
+
+    #[test]
+    fn free_ports_are_loopback_bindable() {
+        let port = free_port().unwrap();
+        assert!(TcpListener::bind(("127.0.0.1", port)).is_ok());
+    }
+
+    #[test]
+    fn workspace_root_holds_the_workspace_manifest() {
+        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("[workspace]"));
+    }
 }

@@ -259,3 +259,77 @@ fn apply_requires_a_field_manager() {
     let def = deployments();
     assert_eq!(ssa(&def, None, &config(1, "x"), "", false).unwrap_err().code, 400);
 }
+
+#[test]
+fn recording_an_update_after_an_apply_keeps_the_apply_entry() {
+    // The API server records every write; an apply has already recorded itself.
+    let def = deployments();
+    let mut created = ssa(&def, None, &config(2, "nginx:1.25"), "kubectl", false).unwrap();
+    created["spec"]["strategy"] = json!({"type": "RollingUpdate"}); // defaulting after apply
+    let before = created["metadata"]["managedFields"].clone();
+    record_update_managed_fields(&def, None, &mut created, "kubectl", "2026-01-02T03:04:06Z", "");
+    assert_eq!(created["metadata"]["managedFields"], before);
+    let mut again = ssa(&def, Some(&created), &config(3, "nginx:1.25"), "kubectl", false).unwrap();
+    let before = again["metadata"]["managedFields"].clone();
+    record_update_managed_fields(
+        &def,
+        Some(&created),
+        &mut again,
+        "kubectl",
+        "2026-01-02T03:04:05Z",
+        "",
+    );
+    assert_eq!(again["metadata"]["managedFields"], before, "a re-apply within the same second");
+    // A later plain update by the same manager name is an Update.
+    let mut put = again.clone();
+    put["spec"]["paused"] = json!(true);
+    record_update_managed_fields(
+        &def,
+        Some(&again),
+        &mut put,
+        "kubectl",
+        "2026-01-02T03:04:08Z",
+        "",
+    );
+    let ops: Vec<&str> = put["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["Apply", "Update"]);
+}
+
+#[test]
+fn kubectl_csa_upgrade_patch_of_managed_fields_is_honoured() {
+    // kubectl apply --server-side first rewrites the client-side-apply entry
+    // into its own Apply entry with a JSON patch on /metadata/managedFields.
+    let def = deployments();
+    let mut live = config(2, "nginx:1.25");
+    record_update_managed_fields(
+        &def,
+        None,
+        &mut live,
+        "kubectl-client-side-apply",
+        "2026-01-01T00:00:00Z",
+        "",
+    );
+    let mut upgraded_entries = live["metadata"]["managedFields"].clone();
+    upgraded_entries[0]["manager"] = json!("kubectl");
+    upgraded_entries[0]["operation"] = json!("Apply");
+    let ops = json!([{"op": "replace", "path": "/metadata/managedFields", "value": upgraded_entries}]);
+    let mut patched = super::super::apply_json_patch(&live, ops.to_string().as_bytes()).unwrap();
+    record_update_managed_fields(
+        &def,
+        Some(&live),
+        &mut patched,
+        "kubectl",
+        "2026-01-01T00:00:01Z",
+        "",
+    );
+    assert_eq!(patched["metadata"]["managedFields"][0]["manager"], "kubectl");
+    // The following server-side apply changes replicas without a conflict.
+    let out = ssa(&def, Some(&patched), &config(3, "nginx:1.25"), "kubectl", false).unwrap();
+    assert_eq!(out["spec"]["replicas"], 3);
+    assert_eq!(out["metadata"]["managedFields"].as_array().unwrap().len(), 1);
+}

@@ -207,6 +207,17 @@ pub fn seed_before_first_apply(def: &ResourceDef, obj: &Value, now: &str) -> Vec
     }]
 }
 
+/// Whether `new` carries an Apply entry of `manager` that this write made
+/// (absent or different in `old`, or stamped `now`): the write is a
+/// server-side apply that already recorded its ownership, not an Update.
+fn just_applied(old: Option<&Value>, new: &Value, manager: &str, now: &str, subresource: &str) -> bool {
+    let entries = read_entries(new);
+    let Some(applied) = entries.iter().find(|e| e.is_apply_of(manager, subresource)) else {
+        return false;
+    };
+    applied.time.as_deref() == Some(now) || !old.is_some_and(|o| read_entries(o).contains(applied))
+}
+
 /// Records an `Update` by `manager`: it takes ownership of every field it
 /// added or changed (other managers lose them), and fields it removed are
 /// dropped from every manager.
@@ -218,6 +229,9 @@ pub fn record_update(
     now: &str,
     subresource: &str,
 ) {
+    if just_applied(old, new, manager, now, subresource) {
+        return;
+    }
     let node = Node::root(def);
     let api_version = def.api_version();
     let mut entries = starting_entries(def, old, new, now);

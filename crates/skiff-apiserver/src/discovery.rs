@@ -6,7 +6,7 @@
 //! router is made, kept as serialised bytes) and the Accept negotiation
 //! between the two forms. Must not: serve resources themselves.
 
-mod resources;
+pub(crate) mod resources;
 #[cfg(test)]
 mod tests;
 

@@ -12,11 +12,11 @@ use skiff_api::registry::{Registry, ResourceDef};
 
 /// What upstream reports for one subresource: the kind it accepts/returns
 /// (group, version, kind; empty group/version mean "the parent's") and its verbs.
-struct SubresourceInfo {
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
-    verbs: &'static [&'static str],
+pub(crate) struct SubresourceInfo {
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub verbs: &'static [&'static str],
 }
 
 const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
@@ -25,7 +25,7 @@ const CREATE_GET: &[&str] = &["create", "get"];
 const PROXY_VERBS: &[&str] = &["create", "delete", "get", "patch", "update"];
 
 /// Upstream's kind and verbs for subresource `sub` of `parent`.
-fn subresource_info(parent: &ResourceDef, sub: &str) -> SubresourceInfo {
+pub(crate) fn subresource_info(parent: &ResourceDef, sub: &str) -> SubresourceInfo {
     let same = |verbs| SubresourceInfo {
         group: "",
         version: "",

@@ -34,6 +34,13 @@ pub fn apply(req: &ApplyRequest<'_>) -> Result<Value, ApiError> {
             "the applied configuration must be an object",
         ));
     };
+    if applied
+        .get("metadata")
+        .and_then(|m| m.get("managedFields"))
+        .is_some_and(|m| !m.is_null())
+    {
+        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+    }
     let node = Node::root(req.def);
     let sub = req.subresource;
     let live = req.current.cloned().unwrap_or_else(|| Value::Object(Map::new()));

@@ -258,6 +258,10 @@ fn status_subresource_owns_only_status_and_objects_without_history_are_seeded() 
 fn apply_requires_a_field_manager() {
     let def = deployments();
     assert_eq!(ssa(&def, None, &config(1, "x"), "", false).unwrap_err().code, 400);
+    let mut with_fields = config(1, "x");
+    with_fields["metadata"]["managedFields"] = json!([]);
+    let err = ssa(&def, None, &with_fields, "kubectl", false).unwrap_err();
+    assert_eq!(err.message, "metadata.managedFields must be nil");
 }
 
 #[test]
@@ -279,7 +283,10 @@ fn recording_an_update_after_an_apply_keeps_the_apply_entry() {
         "2026-01-02T03:04:05Z",
         "",
     );
-    assert_eq!(again["metadata"]["managedFields"], before, "a re-apply within the same second");
+    assert_eq!(
+        again["metadata"]["managedFields"], before,
+        "a re-apply within the same second"
+    );
     // A later plain update by the same manager name is an Update.
     let mut put = again.clone();
     put["spec"]["paused"] = json!(true);

@@ -243,8 +243,21 @@ pub fn record_update(
         .map(|o| FieldSet::from_object_for_update(o, node))
         .unwrap_or_default();
     let mut changed = FieldSet::default();
+    let Some(old_view) = old_view else {
+        // A create: every field is new.
+        entries.push(ManagedEntry {
+            manager: manager.to_string(),
+            operation: "Update".into(),
+            api_version,
+            time: Some(now.to_string()),
+            subresource: subresource.to_string(),
+            fields: new_set,
+        });
+        write_entries(new, entries);
+        return;
+    };
     for path in new_set.paths() {
-        let before = old_view.as_ref().and_then(|o| fieldset::get(o, &path));
+        let before = fieldset::get(&old_view, &path);
         let whole = new_set.has_children_at(&path);
         if before.is_none() || (!whole && before != fieldset::get(&new_view, &path)) {
             changed.insert(&path);

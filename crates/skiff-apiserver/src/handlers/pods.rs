@@ -1,0 +1,133 @@
+//! Pod subresources that act on the pod: `binding` (the scheduler's
+//! assignment of a node) and `eviction` (a policy/v1 Eviction).
+
+use axum::body::Body;
+use axum::response::Response;
+use http::StatusCode;
+use serde_json::{Value, json};
+use skiff_api::status::ApiError;
+use skiff_store::StoreError;
+
+use super::delete::delete_one;
+use super::write::{Warnings, respond_object, served_from_kv, storage_bytes, sync_cache};
+use super::{Ctx, read_object};
+use crate::errors::{ApiResult, store_error};
+use crate::strategy::{self, DeleteOptions};
+
+fn created_status() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
+}
+
+/// POST pods/{name}/binding: sets `spec.nodeName` once (409 if already bound).
+pub(crate) async fn binding(ctx: Ctx, body: Body) -> ApiResult<Response> {
+    let binding = read_object(&ctx, body).await?;
+    let node = binding["target"]["name"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "Binding",
+                "",
+                ctx.name(),
+                vec![skiff_api::status::Cause::required("target.name")],
+            )
+        })?;
+    let key = ctx.key();
+    let name = ctx.name().to_string();
+    loop {
+        let (current, _) = ctx
+            .server
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| store_error(&ctx.def, &name, e))?;
+        let Some(kv) = current else {
+            return Err(ApiError::not_found("pods", "", &name));
+        };
+        let mut pod = served_from_kv(&ctx, &kv)?;
+        if pod["metadata"]
+            .get("deletionTimestamp")
+            .is_some_and(|v| !v.is_null())
+        {
+            return Err(ApiError::conflict(
+                "pods/binding",
+                "",
+                &name,
+                "pod is being deleted, cannot be assigned to a host",
+            ));
+        }
+        if let Some(bound) = pod["spec"]["nodeName"].as_str().filter(|s| !s.is_empty()) {
+            return Err(ApiError::conflict(
+                "pods/binding",
+                "",
+                &name,
+                &format!("pod {name} is already assigned to node \"{bound}\""),
+            ));
+        }
+        pod["spec"]["nodeName"] = json!(node);
+        set_scheduled_condition(&mut pod);
+        if ctx.query.dry_run {
+            return Ok(respond_object(
+                &ctx,
+                StatusCode::CREATED,
+                &created_status(),
+                &Warnings::new(),
+            ));
+        }
+        match ctx
+            .server
+            .store
+            .update(&key, storage_bytes(&ctx, &pod)?, kv.mod_revision)
+            .await
+        {
+            Ok(rev) => {
+                sync_cache(&ctx, rev).await;
+                return Ok(respond_object(
+                    &ctx,
+                    StatusCode::CREATED,
+                    &created_status(),
+                    &Warnings::new(),
+                ));
+            }
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(store_error(&ctx.def, &name, e)),
+        }
+    }
+}
+
+fn set_scheduled_condition(pod: &mut Value) {
+    let cond = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
+        "lastTransitionTime": strategy::now_rfc3339()});
+    let conds = &mut pod["status"]["conditions"];
+    if !conds.is_array() {
+        *conds = json!([]);
+    }
+    if let Some(list) = conds.as_array_mut() {
+        list.retain(|c| c["type"] != "PodScheduled");
+        list.push(cond);
+    }
+}
+
+/// POST pods/{name}/eviction: deletes the pod with the eviction's delete options.
+///
+/// Hook: PodDisruptionBudget checks (429 when a budget would be violated) belong
+/// here, before the delete, once the disruption controller maintains PDB status.
+pub(crate) async fn eviction(ctx: Ctx, body: Body) -> ApiResult<Response> {
+    let eviction = read_object(&ctx, body).await?;
+    let opts = match eviction.get("deleteOptions") {
+        Some(o) if o.is_object() => DeleteOptions::from_body(o.to_string().as_bytes())?,
+        _ => DeleteOptions::default(),
+    };
+    let opts = DeleteOptions {
+        dry_run: opts.dry_run || ctx.query.dry_run,
+        ..opts
+    };
+    delete_one(&ctx, ctx.name(), &opts).await?;
+    Ok(respond_object(
+        &ctx,
+        StatusCode::CREATED,
+        &created_status(),
+        &Warnings::new(),
+    ))
+}

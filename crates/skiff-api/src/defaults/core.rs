@@ -18,16 +18,14 @@ pub(crate) fn service(obj: &mut Value) {
             Some(Value::String(s)) => s.is_empty(),
             Some(_) => false,
         };
-        if unset {
-            if let Some(port) = p.get("port").cloned() {
-                p["targetPort"] = port;
-            }
+        if unset && let Some(port) = p.get("port").cloned() {
+            p["targetPort"] = port;
         }
     });
-    if str_of(spec, "sessionAffinity") == "ClientIP" {
-        if let Some(cfg) = object(spec, "sessionAffinityConfig").and_then(|c| object(c, "clientIP")) {
-            set(cfg, "timeoutSeconds", json!(10800));
-        }
+    if str_of(spec, "sessionAffinity") == "ClientIP"
+        && let Some(cfg) = object(spec, "sessionAffinityConfig").and_then(|c| object(c, "clientIP"))
+    {
+        set(cfg, "timeoutSeconds", json!(10800));
     }
     if ty == "NodePort" || ty == "LoadBalancer" {
         set_str(spec, "externalTrafficPolicy", "Cluster");
@@ -68,10 +66,10 @@ pub(crate) fn namespace(obj: &mut Value) {
     if let Some(status) = object(obj, "status") {
         set_str(status, "phase", "Active");
     }
-    if !name.is_empty() {
-        if let Some(labels) = object(obj, "metadata").and_then(|m| object(m, "labels")) {
-            labels["kubernetes.io/metadata.name"] = Value::String(name);
-        }
+    if !name.is_empty()
+        && let Some(labels) = object(obj, "metadata").and_then(|m| object(m, "labels"))
+    {
+        labels["kubernetes.io/metadata.name"] = Value::String(name);
     }
 }
 
@@ -96,10 +94,10 @@ pub(crate) fn pv(obj: &mut Value) {
 
 /// Node status: allocatable defaults to capacity.
 pub(crate) fn node(obj: &mut Value) {
-    if let Some(status) = existing(obj, "status") {
-        if let Some(capacity) = status.get("capacity").filter(|c| c.is_object()).cloned() {
-            set(status, "allocatable", capacity);
-        }
+    if let Some(status) = existing(obj, "status")
+        && let Some(capacity) = status.get("capacity").filter(|c| c.is_object()).cloned()
+    {
+        set(status, "allocatable", capacity);
     }
 }
 
@@ -124,19 +122,19 @@ pub(crate) fn limit_range(obj: &mut Value) {
         if str_of(item, "type") != "Container" {
             return;
         }
-        if let Some(max) = item.get("max").and_then(Value::as_object).cloned() {
-            if let Some(default) = object(item, "default") {
-                for (k, q) in max {
-                    set(default, &k, q);
-                }
+        if let Some(max) = item.get("max").and_then(Value::as_object).cloned()
+            && let Some(default) = object(item, "default")
+        {
+            for (k, q) in max {
+                set(default, &k, q);
             }
         }
         for source in ["default", "min"] {
-            if let Some(from) = item.get(source).and_then(Value::as_object).cloned() {
-                if let Some(request) = object(item, "defaultRequest") {
-                    for (k, q) in from {
-                        set(request, &k, q);
-                    }
+            if let Some(from) = item.get(source).and_then(Value::as_object).cloned()
+                && let Some(request) = object(item, "defaultRequest")
+            {
+                for (k, q) in from {
+                    set(request, &k, q);
                 }
             }
         }

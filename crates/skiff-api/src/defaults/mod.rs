@@ -67,10 +67,10 @@ pub(crate) fn set(obj: &mut Value, key: &str, value: Value) {
 
 /// Like [`set`], but also replaces an empty string (Go's zero value).
 pub(crate) fn set_str(obj: &mut Value, key: &str, value: &str) {
-    if obj.get(key).and_then(Value::as_str) == Some("") {
-        if let Some(map) = obj.as_object_mut() {
-            map.remove(key);
-        }
+    if obj.get(key).and_then(Value::as_str) == Some("")
+        && let Some(map) = obj.as_object_mut()
+    {
+        map.remove(key);
     }
     set(obj, key, Value::String(value.to_string()));
 }

@@ -63,10 +63,8 @@ fn container(c: &mut Value, host_network: bool) {
     set(c, "resources", json!({}));
     each(c, "ports", |p| {
         set_str(p, "protocol", "TCP");
-        if host_network {
-            if let Some(port) = p.get("containerPort").cloned() {
-                set(p, "hostPort", port);
-            }
+        if host_network && let Some(port) = p.get("containerPort").cloned() {
+            set(p, "hostPort", port);
         }
     });
     each(c, "env", |e| {

@@ -8,19 +8,18 @@ pub(crate) fn replication_controller(obj: &mut Value) {
     let template_labels = obj.pointer("/spec/template/metadata/labels").cloned();
     if let Some(spec) = object(obj, "spec") {
         set(spec, "replicas", json!(1));
-        if let Some(labels) = template_labels.clone().filter(non_empty_map) {
-            if !spec.get("selector").is_some_and(non_empty_map) {
-                spec["selector"] = labels;
-            }
+        if let Some(labels) = template_labels.clone().filter(non_empty_map)
+            && !spec.get("selector").is_some_and(non_empty_map)
+        {
+            spec["selector"] = labels;
         }
         pod::template_in(spec, "template");
     }
-    if let Some(labels) = template_labels.filter(non_empty_map) {
-        if let Some(meta) = object(obj, "metadata") {
-            if !meta.get("labels").is_some_and(non_empty_map) {
-                meta["labels"] = labels;
-            }
-        }
+    if let Some(labels) = template_labels.filter(non_empty_map)
+        && let Some(meta) = object(obj, "metadata")
+        && !meta.get("labels").is_some_and(non_empty_map)
+    {
+        meta["labels"] = labels;
     }
 }
 
@@ -33,11 +32,11 @@ pub(crate) fn deployment(obj: &mut Value) {
     set(spec, "replicas", json!(1));
     if let Some(strategy) = object(spec, "strategy") {
         set_str(strategy, "type", "RollingUpdate");
-        if str_of(strategy, "type") == "RollingUpdate" {
-            if let Some(ru) = object(strategy, "rollingUpdate") {
-                set(ru, "maxUnavailable", json!("25%"));
-                set(ru, "maxSurge", json!("25%"));
-            }
+        if str_of(strategy, "type") == "RollingUpdate"
+            && let Some(ru) = object(strategy, "rollingUpdate")
+        {
+            set(ru, "maxUnavailable", json!("25%"));
+            set(ru, "maxSurge", json!("25%"));
         }
     }
     set(spec, "revisionHistoryLimit", json!(10));
@@ -56,10 +55,10 @@ pub(crate) fn stateful_set(obj: &mut Value) {
     set_str(spec, "podManagementPolicy", "OrderedReady");
     if let Some(strategy) = object(spec, "updateStrategy") {
         set_str(strategy, "type", "RollingUpdate");
-        if str_of(strategy, "type") == "RollingUpdate" {
-            if let Some(ru) = object(strategy, "rollingUpdate") {
-                set(ru, "partition", json!(0));
-            }
+        if str_of(strategy, "type") == "RollingUpdate"
+            && let Some(ru) = object(strategy, "rollingUpdate")
+        {
+            set(ru, "partition", json!(0));
         }
     }
     if let Some(policy) = object(spec, "persistentVolumeClaimRetentionPolicy") {
@@ -76,11 +75,11 @@ pub(crate) fn daemon_set(obj: &mut Value) {
     let Some(spec) = object(obj, "spec") else { return };
     if let Some(strategy) = object(spec, "updateStrategy") {
         set_str(strategy, "type", "RollingUpdate");
-        if str_of(strategy, "type") == "RollingUpdate" {
-            if let Some(ru) = object(strategy, "rollingUpdate") {
-                set(ru, "maxUnavailable", json!(1));
-                set(ru, "maxSurge", json!(0));
-            }
+        if str_of(strategy, "type") == "RollingUpdate"
+            && let Some(ru) = object(strategy, "rollingUpdate")
+        {
+            set(ru, "maxUnavailable", json!(1));
+            set(ru, "maxSurge", json!(0));
         }
     }
     set(spec, "revisionHistoryLimit", json!(10));
@@ -120,12 +119,11 @@ pub(crate) fn job(obj: &mut Value) {
             json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
         );
     }
-    if let Some(labels) = template_labels.filter(non_empty_map) {
-        if let Some(meta) = object(obj, "metadata") {
-            if !meta.get("labels").is_some_and(non_empty_map) {
-                meta["labels"] = labels;
-            }
-        }
+    if let Some(labels) = template_labels.filter(non_empty_map)
+        && let Some(meta) = object(obj, "metadata")
+        && !meta.get("labels").is_some_and(non_empty_map)
+    {
+        meta["labels"] = labels;
     }
 }
 

@@ -189,12 +189,12 @@ pub(crate) fn node_update(new: &Value, old: &Value, out: &mut Vec<Cause>) {
         .pointer("/spec/podCIDRs")
         .and_then(Value::as_array)
         .filter(|a| !a.is_empty());
-    if let Some(old_cidrs) = old_cidrs {
-        if new.pointer("/spec/podCIDRs").and_then(Value::as_array) != Some(old_cidrs) {
-            out.push(Cause::forbidden(
-                "spec.podCIDRs",
-                "node updates may not change podCIDR except from \"\" to valid",
-            ));
-        }
+    if let Some(old_cidrs) = old_cidrs
+        && new.pointer("/spec/podCIDRs").and_then(Value::as_array) != Some(old_cidrs)
+    {
+        out.push(Cause::forbidden(
+            "spec.podCIDRs",
+            "node updates may not change podCIDR except from \"\" to valid",
+        ));
     }
 }

@@ -72,14 +72,14 @@ pub(crate) fn spec(spec: &Value, path: &str, out: &mut Vec<Cause>) {
             &dns_values,
         ));
     }
-    if let Some(ads) = spec.get("activeDeadlineSeconds").and_then(Value::as_i64) {
-        if !(1..=i64::from(i32::MAX)).contains(&ads) {
-            out.push(Cause::invalid(
-                format!("{path}.activeDeadlineSeconds"),
-                &json!(ads),
-                "must be between 1 and 2147483647, inclusive",
-            ));
-        }
+    if let Some(ads) = spec.get("activeDeadlineSeconds").and_then(Value::as_i64)
+        && !(1..=i64::from(i32::MAX)).contains(&ads)
+    {
+        out.push(Cause::invalid(
+            format!("{path}.activeDeadlineSeconds"),
+            &json!(ads),
+            "must be between 1 and 2147483647, inclusive",
+        ));
     }
     super::meta::labels(spec.get("nodeSelector"), &format!("{path}.nodeSelector"), out);
     for key in ["hostname", "subdomain"] {
@@ -136,10 +136,10 @@ fn volumes(list: &[Value], path: &str, out: &mut Vec<Cause>) -> HashSet<String> 
             )),
         }
         let required = |source: &str, field: &str, out: &mut Vec<Cause>| {
-            if let Some(src) = v.get(source).filter(|x| x.is_object()) {
-                if s(src, field).is_empty() {
-                    out.push(Cause::required(format!("{p}.{source}.{field}")));
-                }
+            if let Some(src) = v.get(source).filter(|x| x.is_object())
+                && s(src, field).is_empty()
+            {
+                out.push(Cause::required(format!("{p}.{source}.{field}")));
             }
         };
         required("configMap", "name", out);
@@ -315,14 +315,14 @@ fn resources(r: &Value, path: &str, out: &mut Vec<Cause>) {
     };
     let limits = parse_all("limits", out);
     for (name, text, q) in parse_all("requests", out) {
-        if let Some((_, lim_text, lim)) = limits.iter().find(|(n, _, _)| *n == name) {
-            if q > *lim {
-                out.push(Cause::invalid(
-                    format!("{path}.requests"),
-                    &json!(text),
-                    format!("must be less than or equal to {name} limit of {lim_text}"),
-                ));
-            }
+        if let Some((_, lim_text, lim)) = limits.iter().find(|(n, _, _)| *n == name)
+            && q > *lim
+        {
+            out.push(Cause::invalid(
+                format!("{path}.requests"),
+                &json!(text),
+                format!("must be less than or equal to {name} limit of {lim_text}"),
+            ));
         }
     }
 }
@@ -359,14 +359,15 @@ fn probe(p: &Value, path: &str, success_must_be_one: bool, out: &mut Vec<Cause>)
             ));
         }
     }
-    if let Some(n) = p.get("successThreshold").and_then(Value::as_i64) {
-        if success_must_be_one && n != 1 {
-            out.push(Cause::invalid(
-                format!("{path}.successThreshold"),
-                &json!(n),
-                "must be 1",
-            ));
-        }
+    if let Some(n) = p.get("successThreshold").and_then(Value::as_i64)
+        && success_must_be_one
+        && n != 1
+    {
+        out.push(Cause::invalid(
+            format!("{path}.successThreshold"),
+            &json!(n),
+            "must be 1",
+        ));
     }
     for handler in ["httpGet", "tcpSocket"] {
         if let Some(port) = p.get(handler).and_then(|h| h.get("port")) {

@@ -9,6 +9,8 @@
 //!
 //! Must not: serve resources or discovery.
 
+#[cfg(test)]
+mod kubectl_tests;
 mod params;
 mod paths;
 mod schemas;

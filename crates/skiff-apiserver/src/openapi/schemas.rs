@@ -227,17 +227,24 @@ fn reshape(name: &str, schema: &mut Value, flavor: Flavor) {
             map.remove("required");
         }
     }
-    match name {
-        "io.k8s.apimachinery.pkg.util.intstr.IntOrString" => {
-            map.remove("x-kubernetes-int-or-string");
-            map.insert("type".into(), json!("string"));
+    // Upstream: a string in Swagger 2.0, a `oneOf` in OpenAPI 3.0.
+    let int_or_string = name == "io.k8s.apimachinery.pkg.util.intstr.IntOrString";
+    if int_or_string || name == "io.k8s.apimachinery.pkg.api.resource.Quantity" {
+        map.remove("x-kubernetes-int-or-string");
+        if int_or_string {
             map.insert("format".into(), json!("int-or-string"));
         }
-        "io.k8s.apimachinery.pkg.api.resource.Quantity" => {
-            map.remove("x-kubernetes-int-or-string");
-            map.insert("type".into(), json!("string"));
+        match flavor {
+            Flavor::V2 => {
+                map.insert("type".into(), json!("string"));
+            }
+            Flavor::V3 if int_or_string => {
+                map.insert("oneOf".into(), json!([{"type": "integer"}, {"type": "string"}]));
+            }
+            Flavor::V3 => {
+                map.insert("oneOf".into(), json!([{"type": "string"}, {"type": "number"}]));
+            }
         }
-        _ => {}
     }
     if flavor == Flavor::V3 {
         wrap_ref_siblings(map);

@@ -40,6 +40,15 @@ impl EtcdStore {
     }
 }
 
+/// The first key of a prefix range; etcd refuses an empty key, and `"\0"` is the smallest one.
+fn range_start(prefix: &str) -> Vec<u8> {
+    if prefix.is_empty() {
+        TO_THE_END.to_vec()
+    } else {
+        prefix.as_bytes().to_vec()
+    }
+}
+
 /// Maps an etcd client error, recognising etcd's revision errors by their messages.
 fn map_err(err: etcd_client::Error) -> StoreError {
     let text = err.to_string();
@@ -142,7 +151,7 @@ impl Store for EtcdStore {
                 start.push(0);
                 start
             }
-            _ => prefix.as_bytes().to_vec(),
+            _ => range_start(prefix),
         };
         let mut get = GetOptions::new().with_range(end);
         let revision = opts.revision.filter(|r| *r > 0);

@@ -10,6 +10,8 @@ pub mod apply;
 pub mod fieldset;
 pub mod managed_fields;
 pub mod merge_keys;
+#[cfg(test)]
+mod proptests;
 pub mod schema;
 pub mod strategic;
 

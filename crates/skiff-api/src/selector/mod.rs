@@ -8,6 +8,8 @@
 
 pub mod field;
 pub mod label;
+#[cfg(test)]
+mod proptests;
 pub mod validate;
 
 pub use field::{FieldOp, FieldRequirement};

@@ -205,18 +205,28 @@ fn collect(v: &Value, node: Node, path: &mut Path, set: &mut FieldSet, style: St
         } else {
             node.list_kind(k)
         };
+        // Upstream's update sets come from a diff against the empty object,
+        // where required lists already exist: those are not owned as a whole.
+        let own_whole = style == Style::Update && !node.is_required(k);
         path.push(format!("f:{k}"));
-        collect_field(child, node.child(k), kind, path, set, style);
+        collect_field(child, node.child(k), kind, path, set, (style, own_whole));
         path.pop();
     }
 }
 
-fn collect_field(v: &Value, node: Node, kind: ListKind, path: &mut Path, set: &mut FieldSet, style: Style) {
+fn collect_field(
+    v: &Value,
+    node: Node,
+    kind: ListKind,
+    path: &mut Path,
+    set: &mut FieldSet,
+    (style, own_whole): (Style, bool),
+) {
     let Value::Array(items) = v else {
         collect(v, node, path, set, style);
         return;
     };
-    if items.is_empty() || kind == ListKind::Atomic || style == Style::Update {
+    if items.is_empty() || kind == ListKind::Atomic || own_whole {
         set.insert(path);
     }
     if items.is_empty() || kind == ListKind::Atomic {
@@ -375,6 +385,12 @@ mod tests {
         let upd = FieldSet::from_object_for_update(&d, deploy_node()).to_fields_v1();
         assert_eq!(upd["f:metadata"]["f:labels"], json!({".": {}, "f:app": {}}));
         assert_eq!(upd["f:metadata"]["f:finalizers"], json!({".": {}, "v:\"x\"": {}}));
+        let containers = &upd["f:spec"]["f:template"]["f:spec"]["f:containers"];
+        assert!(
+            containers.get(".").is_none(),
+            "required lists are not owned whole"
+        );
+        assert!(containers["k:{\"name\":\"nginx\"}"]["f:ports"].get(".").is_some());
     }
 
     #[test]

@@ -197,6 +197,15 @@ impl Node {
         }
     }
 
+    /// Whether `field` is a required property of this struct (Go fields
+    /// without `omitempty`, present even in an empty object).
+    pub fn is_required(&self, field: &str) -> bool {
+        self.schema
+            .and_then(|s| s.get("required"))
+            .and_then(Value::as_array)
+            .is_some_and(|r| r.iter().any(|f| f.as_str() == Some(field)))
+    }
+
     /// Whether apply owns this struct as a single value.
     pub fn is_atomic_struct(&self) -> bool {
         self.name.is_some_and(merge_keys::is_atomic_struct)

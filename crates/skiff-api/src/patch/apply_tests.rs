@@ -340,3 +340,29 @@ fn kubectl_csa_upgrade_patch_of_managed_fields_is_honoured() {
     assert_eq!(out["spec"]["replicas"], 3);
     assert_eq!(out["metadata"]["managedFields"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn more_than_ten_updaters_fold_into_ancient_changes() {
+    let def = deployments();
+    let mut obj = config(1, "a");
+    obj["metadata"]["annotations"] = json!({});
+    record_update_managed_fields(&def, None, &mut obj, "creator", "2026-01-01T00:00:00Z", "");
+    for i in 0..12 {
+        let mut next = obj.clone();
+        next["metadata"]["annotations"][format!("a{i}")] = json!("x");
+        let now = format!("2026-01-01T00:01:{i:02}Z");
+        record_update_managed_fields(&def, Some(&obj), &mut next, &format!("tool-{i}"), &now, "");
+        obj = next;
+    }
+    let entries = obj["metadata"]["managedFields"].as_array().unwrap();
+    assert_eq!(entries.len(), 10);
+    let ancient = entries
+        .iter()
+        .find(|e| e["manager"] == "ancient-changes")
+        .unwrap();
+    assert!(
+        ancient["fieldsV1"]["f:spec"].is_object(),
+        "the creator's fields are kept"
+    );
+    assert!(entries.iter().any(|e| e["manager"] == "tool-11"));
+}

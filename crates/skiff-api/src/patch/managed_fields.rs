@@ -88,6 +88,54 @@ impl ManagedEntry {
     }
 }
 
+/// The manager upstream folds the oldest Update entries into.
+pub const ANCIENT_CHANGES: &str = "ancient-changes";
+
+/// Upstream keeps at most this many Update entries.
+pub const MAX_UPDATE_MANAGERS: usize = 10;
+
+/// Folds the oldest Update entries into one `ancient-changes` entry per
+/// apiVersion until at most [`MAX_UPDATE_MANAGERS`] Update entries remain.
+pub fn cap_update_managers(entries: &mut Vec<ManagedEntry>) {
+    loop {
+        let mut updates: Vec<usize> = (0..entries.len())
+            .filter(|i| entries[*i].operation == "Update")
+            .collect();
+        if updates.len() <= MAX_UPDATE_MANAGERS {
+            return;
+        }
+        updates.sort_by(|a, b| entries[*a].time.cmp(&entries[*b].time));
+        let oldest = entries.remove(updates[0]);
+        let bucket = entries
+            .iter_mut()
+            .find(|e| e.is_update_of(ANCIENT_CHANGES, &oldest.api_version, &oldest.subresource));
+        match bucket {
+            Some(b) => {
+                b.fields.union(&oldest.fields);
+                if b.time < oldest.time {
+                    b.time = oldest.time.clone();
+                }
+            }
+            None => {
+                // Fold into the next oldest entry of the same version, renamed.
+                let next = (0..entries.len())
+                    .filter(|i| {
+                        entries[*i].operation == "Update" && entries[*i].api_version == oldest.api_version
+                    })
+                    .min_by(|a, b| entries[*a].time.cmp(&entries[*b].time));
+                let mut bucket = match next {
+                    Some(i) => entries.remove(i),
+                    None => oldest.clone(),
+                };
+                bucket.manager = ANCIENT_CHANGES.to_string();
+                bucket.subresource = oldest.subresource.clone();
+                bucket.fields.union(&oldest.fields);
+                entries.push(bucket);
+            }
+        }
+    }
+}
+
 /// The entries of an object's `metadata.managedFields`.
 pub fn read_entries(obj: &Value) -> Vec<ManagedEntry> {
     managed_fields_json(obj)
@@ -289,5 +337,6 @@ pub fn record_update(
             }),
         }
     }
+    cap_update_managers(&mut entries);
     write_entries(new, entries);
 }

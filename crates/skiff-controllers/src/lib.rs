@@ -1,1 +1,12 @@
-//! skiff-controllers: reconcile loops keeping declared state (ReplicaSet, Deployment, ...). Not yet written; see issue 3.
+//! skiff-controllers: the reconcile loops that keep the cluster at its
+//! declared state — one module per controller, each run on kube-runtime's
+//! `Controller` (or a watcher loop) through the public Kubernetes API only.
+//!
+//! Owns: workload controllers (ReplicaSet, ReplicationController, Deployment,
+//! DaemonSet, StatefulSet, Job, CronJob), cluster controllers (garbage
+//! collector, namespace lifecycle, node lifecycle, node IPAM, endpoints,
+//! endpointslices, service accounts, resource quota, pod GC, disruption), and
+//! the [`manager`] that runs them under leader election.
+//!
+//! Must not: reach the store or the runtime directly; everything goes through
+//! a `kube::Client`.

@@ -8,6 +8,7 @@
 
 pub mod field;
 pub mod label;
+mod lexer;
 #[cfg(test)]
 mod proptests;
 pub mod validate;

@@ -184,6 +184,50 @@ pub fn list_kind(type_name: &str, field: &str) -> ListKind {
         .unwrap_or(ListKind::Atomic)
 }
 
+/// Fields whose strategic merge patch strategy includes `retainKeys`.
+const RETAIN_KEYS: &[(&str, &str, &str)] = &[
+    ("io.k8s.api.core.v1.PodSpec", "volumes", "merge,retainKeys"),
+    ("io.k8s.api.apps.v1.DeploymentSpec", "strategy", "retainKeys"),
+];
+
+/// The OpenAPI extensions upstream publishes on property `field` of
+/// `type_name` (`x-kubernetes-patch-merge-key`, `x-kubernetes-patch-strategy`,
+/// `x-kubernetes-list-type`, `x-kubernetes-list-map-keys`), for an OpenAPI
+/// document that lets kubectl compute strategic merge patches as upstream's
+/// does. Empty for properties without them.
+pub fn openapi_extensions(type_name: &str, field: &str) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::{Value, json};
+    let mut m = serde_json::Map::new();
+    let retain = RETAIN_KEYS
+        .iter()
+        .find(|(t, f, _)| *t == type_name && *f == field)
+        .map(|(_, _, s)| *s);
+    match list_kind(type_name, field) {
+        ListKind::Map { patch_key, keys } => {
+            m.insert("x-kubernetes-list-map-keys".into(), json!(keys));
+            m.insert("x-kubernetes-list-type".into(), json!("map"));
+            m.insert("x-kubernetes-patch-merge-key".into(), json!(patch_key));
+            m.insert(
+                "x-kubernetes-patch-strategy".into(),
+                json!(retain.unwrap_or("merge")),
+            );
+        }
+        ListKind::Set => {
+            m.insert("x-kubernetes-list-type".into(), json!("set"));
+            m.insert("x-kubernetes-patch-strategy".into(), json!("merge"));
+        }
+        ListKind::Atomic => {
+            if let Some(strategy) = retain {
+                m.insert(
+                    "x-kubernetes-patch-strategy".into(),
+                    Value::String(strategy.to_string()),
+                );
+            }
+        }
+    }
+    m
+}
+
 /// Whether apply treats the struct `type_name` as atomic.
 pub fn is_atomic_struct(type_name: &str) -> bool {
     ATOMIC_STRUCTS.contains(&type_name)
@@ -224,5 +268,21 @@ mod tests {
         assert!(is_atomic_struct(
             "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"
         ));
+    }
+
+    #[test]
+    fn publishes_openapi_extensions_like_upstream() {
+        let v = serde_json::Value::Object(openapi_extensions("io.k8s.api.core.v1.PodSpec", "volumes"));
+        assert_eq!(
+            v,
+            serde_json::json!({"x-kubernetes-list-map-keys": ["name"], "x-kubernetes-list-type": "map",
+                "x-kubernetes-patch-merge-key": "name", "x-kubernetes-patch-strategy": "merge,retainKeys"})
+        );
+        let strategy = openapi_extensions("io.k8s.api.apps.v1.DeploymentSpec", "strategy");
+        assert_eq!(
+            strategy.get("x-kubernetes-patch-strategy"),
+            Some(&serde_json::json!("retainKeys"))
+        );
+        assert!(openapi_extensions("io.k8s.api.core.v1.PodSpec", "tolerations").is_empty());
     }
 }

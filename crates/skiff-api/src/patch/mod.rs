@@ -1,8 +1,13 @@
 //! Patches: JSON patch (RFC 6902), JSON merge patch (RFC 7386), strategic
 //! merge patch with upstream merge keys and directives, and server-side apply.
 //!
-//! Submodules: [`strategic`] (strategic merge patch), [`schema`] and
-//! [`merge_keys`] (what each built-in type's lists merge by).
+//! Submodules: [`strategic`] (strategic merge patch), [`apply`]
+//! (server-side apply), [`managed_fields`] (`metadata.managedFields` entries
+//! and Update recording), [`fieldset`] (`fieldsV1` field sets), [`schema`]
+//! and [`merge_keys`] (what each built-in type's lists merge by).
+//!
+//! Must not: perform I/O or know about storage; every function is pure over
+//! JSON objects.
 
 #![allow(clippy::result_large_err)] // ApiError is the crate-wide API error; callers move it on unchanged.
 
@@ -69,6 +74,7 @@ pub fn apply_strategic_merge_patch(
 /// Inputs to one server-side apply.
 #[derive(Debug, Clone)]
 pub struct ApplyRequest<'a> {
+    /// The resource being applied to (its schema decides how lists merge).
     pub def: &'a ResourceDef,
     /// The live object, if it exists.
     pub current: Option<&'a Value>,
@@ -96,7 +102,10 @@ pub fn server_side_apply(req: &ApplyRequest<'_>) -> Result<Value, ApiError> {
 /// Records an `Update` (create/update/patch) by `manager` in
 /// `new.metadata.managedFields`, given the object before the write: the
 /// manager owns what it added or changed, others lose those fields, and
-/// removed fields leave every manager.
+/// removed fields leave every manager. Entries of one
+/// manager+operation+apiVersion+subresource are merged; more than ten Update
+/// managers fold into `ancient-changes`. A write that was a server-side
+/// apply by `manager` (it already recorded its Apply entry) is left as is.
 pub fn record_update_managed_fields(
     def: &ResourceDef,
     old: Option<&Value>,

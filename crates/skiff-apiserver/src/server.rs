@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::get;
 use http::StatusCode;
 use ipnet::Ipv4Net;
 use serde_json::json;
@@ -147,11 +147,10 @@ impl ApiServer {
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             crate::handlers::create_internal(self.clone(), "", "v1", "namespaces", None, obj).await?;
         }
+        if self.cache.get("/registry/services/default/kubernetes").is_some() {
+            return Ok(());
+        }
         let ip = self.services.first_ip();
-        self.services
-            .reserve_ip(ip)
-            .await
-            .map_err(|e| skiff_api::status::ApiError::internal(e.to_string()))?;
         let svc = json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
@@ -164,16 +163,18 @@ impl ApiServer {
     }
 
     /// The router serving health, discovery, OpenAPI and every resource.
+    /// Resource URLs are served by the fallback (after discovery's exact
+    /// routes), which parses `/api/...` and `/apis/...` itself.
     pub fn router(self: &Arc<Self>) -> Router {
         let resources = Router::new()
             .route("/healthz", get(healthz))
             .route("/livez", get(healthz))
             .route("/readyz", get(readyz))
-            .route("/api/{*rest}", any(resource))
-            .route("/apis/{*rest}", any(resource))
+            .fallback(resource)
             .with_state(self.clone());
         resources
             .merge(crate::discovery::router(self.registry.clone()))
+            .merge(crate::openapi::router(self.registry.clone()))
             .layer(DefaultBodyLimit::disable())
     }
 }

@@ -99,7 +99,6 @@ pub(crate) fn job(obj: &mut Value) {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let template_labels = obj.pointer("/spec/template/metadata/labels").cloned();
     let Some(spec) = object(obj, "spec") else { return };
     job_spec(spec);
     let manual = spec.get("manualSelector").and_then(Value::as_bool) == Some(true);
@@ -119,6 +118,9 @@ pub(crate) fn job(obj: &mut Value) {
             json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
         );
     }
+    // Upstream defaults again when reading from storage, so a Job also shows
+    // the generated template labels as its own.
+    let template_labels = obj.pointer("/spec/template/metadata/labels").cloned();
     if let Some(labels) = template_labels.filter(non_empty_map)
         && let Some(meta) = object(obj, "metadata")
         && !meta.get("labels").is_some_and(non_empty_map)

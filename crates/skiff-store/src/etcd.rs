@@ -9,8 +9,8 @@
 
 use bytes::Bytes;
 use etcd_client::{
-    Client, Compare, CompareOp, DeleteOptions, EventType, GetOptions, Txn, TxnOp, TxnOpResponse, TxnResponse,
-    WatchOptions,
+    Client, Compare, CompareOp, DeleteOptions, EventType, GetOptions, KvClient, Txn, TxnOp, TxnOpResponse,
+    TxnResponse, WatchOptions,
 };
 use futures::StreamExt;
 
@@ -21,6 +21,10 @@ use crate::{
 
 /// A range end meaning "every key from the start key on" in etcd's API.
 const TO_THE_END: &[u8] = b"\0";
+
+/// The largest gRPC response accepted (tonic's default of 4 MiB is less
+/// than a list of a few thousand pods).
+const MAX_RESPONSE_BYTES: usize = 1 << 30;
 
 /// A [`Store`] backed by an etcd v3 cluster.
 #[derive(Clone)]
@@ -35,8 +39,14 @@ impl EtcdStore {
         Ok(EtcdStore { client })
     }
 
+    fn kv(&self) -> KvClient {
+        self.client
+            .kv_client()
+            .max_decoding_message_size(MAX_RESPONSE_BYTES)
+    }
+
     async fn txn(&self, txn: Txn) -> Result<TxnResponse> {
-        self.client.kv_client().txn(txn).await.map_err(map_err)
+        self.kv().txn(txn).await.map_err(map_err)
     }
 }
 
@@ -137,7 +147,7 @@ fn watch_event(event: &etcd_client::Event) -> Result<Option<WatchEvent>> {
 #[async_trait::async_trait]
 impl Store for EtcdStore {
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, Revision)> {
-        let resp = self.client.kv_client().get(key, None).await.map_err(map_err)?;
+        let resp = self.kv().get(key, None).await.map_err(map_err)?;
         let revision = resp.header().map_or(0, |h| h.revision());
         let kv = resp.kvs().first().map(convert_kv).transpose()?;
         Ok((kv, revision))
@@ -162,8 +172,7 @@ impl Store for EtcdStore {
             get = get.with_limit(i64::try_from(limit).unwrap_or(i64::MAX));
         }
         let resp = self
-            .client
-            .kv_client()
+            .kv()
             .get(start, Some(get))
             .await
             .map_err(|e| match map_err(e) {
@@ -243,13 +252,7 @@ impl Store for EtcdStore {
         // is gone. A range read at `after` fails exactly when it is compacted.
         if after > 0 {
             let probe = GetOptions::new().with_count_only().with_revision(after);
-            match self
-                .client
-                .kv_client()
-                .get(TO_THE_END, Some(probe))
-                .await
-                .map_err(map_err)
-            {
+            match self.kv().get(TO_THE_END, Some(probe)).await.map_err(map_err) {
                 Err(StoreError::Compacted { compacted, .. }) => {
                     return Err(StoreError::Compacted {
                         requested: after,
@@ -294,8 +297,7 @@ impl Store for EtcdStore {
 
     async fn compact(&self, revision: Revision) -> Result<()> {
         let current = self.current_revision().await?;
-        self.client
-            .kv_client()
+        self.kv()
             .compact(revision, None)
             .await
             .map_err(|e| match map_err(e) {
@@ -314,12 +316,7 @@ impl Store for EtcdStore {
 
     async fn current_revision(&self) -> Result<Revision> {
         let opts = GetOptions::new().with_count_only();
-        let resp = self
-            .client
-            .kv_client()
-            .get(TO_THE_END, Some(opts))
-            .await
-            .map_err(map_err)?;
+        let resp = self.kv().get(TO_THE_END, Some(opts)).await.map_err(map_err)?;
         resp.header()
             .map(|h| h.revision())
             .ok_or_else(|| StoreError::Backend("etcd: response without header".into()))

@@ -6,6 +6,9 @@
 //! once its create returned `Ok`. The parent SIGKILLs the child mid-stream,
 //! reopens the database and checks every acknowledged key is there.
 
+// Test code: a failed unwrap is a failed test with the error in its message.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -3,6 +3,9 @@
 //! assert a number); run it with
 //! `cargo test -p skiff-store --release --test sqlite_throughput -- --ignored --nocapture`.
 
+// Test code: a failed unwrap is a failed test with the error in its message.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Instant;
 
 use bytes::Bytes;

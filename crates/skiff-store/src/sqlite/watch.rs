@@ -75,10 +75,10 @@ impl Hub {
     pub fn publish(&self, events: Vec<WatchEvent>, upto: Revision) {
         let mut state = self.lock();
         state.last = upto;
-        if events.is_empty() {
-            return;
-        }
         state.subs.retain(|sub| {
+            if sub.tx.is_closed() {
+                return false;
+            }
             for event in events.iter().filter(|e| e.key().starts_with(&sub.prefix)) {
                 match sub.tx.try_send(event.clone()) {
                     Ok(()) => {}

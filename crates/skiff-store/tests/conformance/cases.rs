@@ -443,3 +443,40 @@ pub async fn future_revision_is_rejected(store: Shared) {
     let err = store.compact(now + 5).await.unwrap_err();
     assert!(matches!(err, StoreError::FutureRevision { .. }), "{err:?}");
 }
+
+pub async fn large_lists_come_back_whole(store: Shared) {
+    // About 6 MiB in one list: more than gRPC's default 4 MiB message limit.
+    const WRITERS: usize = 32;
+    const EACH: usize = 100;
+    let value = Bytes::from(vec![b'p'; 2048]);
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (store, value) = (store.clone(), value.clone());
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    store
+                        .create(&format!("/registry/pods/ns{w:02}/pod{i:03}"), value.clone())
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let list = store
+        .list("/registry/pods/", ListOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(list.kvs.len(), WRITERS * EACH);
+    assert!(
+        list.kvs.windows(2).all(|w| w[0].key < w[1].key),
+        "ascending key order"
+    );
+    let r0 = list.revision - (WRITERS * EACH) as Revision;
+    let mut watch = store.watch("/registry/pods/", r0).await.unwrap();
+    for expected in (r0 + 1)..=list.revision {
+        assert_eq!(next(&mut watch).await.revision(), expected);
+    }
+}

@@ -2,6 +2,9 @@
 //! against every backend — embedded SQLite in a temp dir, and a real etcd
 //! (Debian's `etcd-server`) started per test by `skiff_testkit::etcd`.
 
+// Test code: a failed unwrap is a failed test with the error in its message.
+#![allow(clippy::unwrap_used)]
+
 mod cases;
 
 use std::any::Any;
@@ -74,4 +77,5 @@ for_each_backend!(
     compaction_makes_old_revisions_compacted,
     concurrent_writers_produce_a_gapless_sequence,
     future_revision_is_rejected,
+    large_lists_come_back_whole,
 );

@@ -18,7 +18,12 @@ const KUBECTL: &str = "/usr/bin/kubectl";
 /// request (method and URI) the way a resource handler would see it.
 struct Served {
     url: String,
+    /// `METHOD URI` of every request the fallback saw.
     seen: Arc<Mutex<Vec<String>>>,
+    /// Request bodies the fallback saw.
+    bodies: Arc<Mutex<Vec<String>>>,
+    /// An object the fallback returns for GET and PATCH, when set.
+    canned: Arc<Mutex<Option<Value>>>,
     dir: tempfile::TempDir,
     _rt: tokio::runtime::Runtime,
 }
@@ -36,22 +41,35 @@ fn serve() -> Option<Served> {
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let canned: Arc<Mutex<Option<Value>>> = Arc::new(Mutex::new(None));
     let registry = Arc::new(Registry::builtin());
-    let record = Arc::clone(&seen);
+    let (record, record_bodies, object) = (Arc::clone(&seen), Arc::clone(&bodies), Arc::clone(&canned));
     let app = crate::discovery::router(Arc::clone(&registry))
         .merge(router(registry))
         .fallback(move |req: Request| {
-            let record = Arc::clone(&record);
+            let (record, record_bodies, object) = (
+                Arc::clone(&record),
+                Arc::clone(&record_bodies),
+                Arc::clone(&object),
+            );
             async move {
-                record
+                let method = req.method().clone();
+                record.lock().unwrap().push(format!("{method} {}", req.uri()));
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                record_bodies
                     .lock()
                     .unwrap()
-                    .push(format!("{} {}", req.method(), req.uri()));
-                let body = req.into_body().collect().await.unwrap().to_bytes();
-                if body.is_empty() {
-                    return not_found();
-                }
-                // Echo a created object back, as a server accepting it would.
+                    .push(String::from_utf8_lossy(&body).into_owned());
+                let canned = object.lock().unwrap().clone();
+                let body = match canned {
+                    Some(obj) if method == http::Method::GET || method == http::Method::PATCH => {
+                        Bytes::from(serde_json::to_vec(&obj).unwrap())
+                    }
+                    _ if body.is_empty() => return not_found(),
+                    _ => body,
+                };
+                // Echo the object back, as a server accepting it would.
                 let mut resp = Response::new(Body::from(body));
                 *resp.status_mut() = StatusCode::CREATED;
                 resp.headers_mut()
@@ -63,6 +81,8 @@ fn serve() -> Option<Served> {
     Some(Served {
         url,
         seen,
+        bodies,
+        canned,
         dir: tempfile::tempdir().unwrap(),
         _rt: rt,
     })
@@ -196,4 +216,42 @@ fn kubectl_strict_validation_is_left_to_the_server() {
         .find(|r| r.starts_with("POST /api/v1/namespaces/default/pods"))
         .unwrap();
     assert!(post.contains("fieldValidation=Strict"), "{seen:?}");
+}
+
+#[test]
+fn kubectl_apply_computes_strategic_patches_from_the_v3_merge_keys() {
+    let Some(s) = serve() else { return };
+    let manifest = |image: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: default\n\
+             spec:\n  containers:\n  - name: web\n    image: {image}\n  - name: side\n    image: side:1\n"
+        )
+    };
+    let applied: Value = serde_saphyr::from_str(&manifest("busybox:1")).unwrap();
+    let mut live = applied.clone();
+    live["metadata"]["annotations"] = json!({
+        "kubectl.kubernetes.io/last-applied-configuration": serde_json::to_string(&applied).unwrap()
+    });
+    live["metadata"]["resourceVersion"] = json!("5");
+    *s.canned.lock().unwrap() = Some(live);
+    let path = s.dir.path().join("pod.yaml");
+    std::fs::write(&path, manifest("busybox:2")).unwrap();
+    s.kubectl(&["apply", "-f", &path.to_string_lossy()]);
+    let seen = s.seen.lock().unwrap().clone();
+    let i = seen
+        .iter()
+        .position(|r| r.starts_with("PATCH /api/v1/namespaces/default/pods/web"))
+        .unwrap();
+    let patch: Value = serde_json::from_str(&s.bodies.lock().unwrap()[i]).unwrap();
+    // Only a list merged by `name` yields this shape: the changed item alone,
+    // keyed, plus the element order.
+    assert_eq!(
+        patch["spec"]["containers"],
+        json!([{"name": "web", "image": "busybox:2"}]),
+        "{patch}"
+    );
+    assert_eq!(
+        patch["spec"]["$setElementOrder/containers"],
+        json!([{"name": "web"}, {"name": "side"}])
+    );
 }

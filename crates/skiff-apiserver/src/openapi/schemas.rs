@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::schemars::generate::SchemaSettings;
 use k8s_openapi::schemars::transform::RemoveRefSiblings;
 use serde_json::{Map, Value, json};
+use skiff_api::patch::merge_keys;
 use skiff_api::registry::ResourceDef;
 
 use super::types;
@@ -225,6 +226,16 @@ fn reshape(name: &str, schema: &mut Value, flavor: Flavor) {
         required.retain(|f| f != "metadata");
         if required.is_empty() {
             map.remove("required");
+        }
+    }
+    // Upstream's list merge semantics (patch strategy, merge key, list type),
+    // which kubectl reads to compute strategic merge patches.
+    if let Some(Value::Object(props)) = map.get_mut("properties") {
+        for (field, prop) in props.iter_mut() {
+            let extensions = merge_keys::openapi_extensions(name, field);
+            if let (false, Value::Object(prop)) = (extensions.is_empty(), prop) {
+                prop.extend(extensions);
+            }
         }
     }
     // Upstream: a string in Swagger 2.0, a `oneOf` in OpenAPI 3.0.

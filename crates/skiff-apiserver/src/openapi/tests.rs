@@ -56,6 +56,10 @@ async fn v3_core_document_describes_pods_like_upstream() {
         schemas["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"]["items"]["$ref"],
         "#/components/schemas/io.k8s.api.core.v1.Container"
     );
+    let containers = &schemas["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
+    assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
+    assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
+    assert_eq!(containers["x-kubernetes-list-type"], "map");
     let list = &schemas["io.k8s.api.core.v1.PodList"];
     assert_eq!(list["x-kubernetes-group-version-kind"][0]["kind"], "PodList");
     assert_eq!(

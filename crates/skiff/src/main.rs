@@ -1,2 +1,98 @@
-//! The `skiff` binary: parses flags and wires the libraries together.
-fn main() {}
+//! The `skiff` binary: parses flags, sets up logging and runs a subcommand.
+//! Each subcommand lives in its own module and only wires libraries together.
+
+mod server;
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// A Kubernetes-compatible container orchestrator.
+#[derive(Debug, Parser)]
+#[command(name = "skiff", version, about)]
+struct Cli {
+    /// Log verbosity: error, warn, info, debug, trace, or a tracing filter
+    /// (`RUST_LOG` overrides it).
+    #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the control plane: API server and datastore.
+    Server(server::ServerArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let cli = Cli::parse();
+    init_tracing(&cli.log_level)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Server(args) => runtime.block_on(server::run(args, started)),
+    }
+}
+
+/// Logs to stderr, with colours only on a terminal.
+fn init_tracing(level: &str) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(filter) if !filter.is_empty() => tracing_subscriber::EnvFilter::try_new(filter),
+        _ => tracing_subscriber::EnvFilter::try_new(level),
+    }
+    .with_context(|| format!("invalid log level {level:?}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn server_flags_have_upstream_like_defaults() {
+        let cli = Cli::try_parse_from(["skiff", "server"]).unwrap();
+        let Command::Server(args) = cli.command;
+        assert_eq!(args.data_dir, std::path::PathBuf::from("/var/lib/skiff"));
+        assert_eq!(args.https_port, 6443);
+        assert_eq!(args.bind_address.to_string(), "0.0.0.0");
+        assert_eq!(args.service_cidr.to_string(), "10.43.0.0/16");
+        assert!(args.tls_san.is_empty() && args.datastore_endpoint.is_none());
+        assert_eq!(cli.log_level, "info");
+    }
+
+    #[test]
+    fn tls_san_repeats_and_log_level_follows_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "skiff",
+            "server",
+            "--tls-san",
+            "a.example",
+            "--tls-san",
+            "10.1.1.1",
+            "--log-level",
+            "debug",
+        ])
+        .unwrap();
+        let Command::Server(args) = cli.command;
+        assert_eq!(args.tls_san, vec!["a.example", "10.1.1.1"]);
+        assert_eq!(cli.log_level, "debug");
+    }
+}

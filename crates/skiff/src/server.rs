@@ -1,0 +1,253 @@
+//! `skiff server`: the control plane in one process. Loads or creates the
+//! PKI and the server token, opens the datastore (embedded SQLite or etcd),
+//! starts the API server behind TLS, writes the admin kubeconfig, logs one
+//! line when ready, and shuts down gracefully on SIGTERM/SIGINT.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use ipnet::Ipv4Net;
+use skiff_apiserver::authn::{Authenticator, agent_user, load_or_create_server_token};
+use skiff_apiserver::kubeconfig::{self, ADMIN_KUBECONFIG, Credentials};
+use skiff_apiserver::pki::{Pki, host_addresses, serving_sans};
+use skiff_apiserver::server::{ApiServer, ApiServerConfig};
+use skiff_apiserver::tls;
+use skiff_store::Store;
+use tokio::net::TcpListener;
+
+/// How long connecting to etcd may take before start-up fails.
+const ETCD_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often to say that the server is still not ready.
+const READY_NAG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Flags of `skiff server`.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// State, certificates and admin.kubeconfig.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/skiff")]
+    pub data_dir: PathBuf,
+    /// The Kubernetes API (HTTPS) port.
+    #[arg(long, value_name = "PORT", default_value_t = 6443)]
+    pub https_port: u16,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// Extra name or IP for the serving certificate (repeatable).
+    #[arg(long = "tls-san", value_name = "NAME")]
+    pub tls_san: Vec<String>,
+    /// etcd v3 endpoints, `http://HOST:PORT[,http://HOST:PORT...]`; absent:
+    /// embedded SQLite at DIR/db/state.db.
+    #[arg(long, value_name = "URL")]
+    pub datastore_endpoint: Option<String>,
+    /// ClusterIP range of Services.
+    #[arg(long, value_name = "CIDR", default_value = "10.43.0.0/16")]
+    pub service_cidr: Ipv4Net,
+}
+
+/// Where the cluster state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Datastore {
+    Sqlite(PathBuf),
+    Etcd(Vec<String>),
+}
+
+impl Datastore {
+    /// Reads `--datastore-endpoint`: absent means SQLite in the data dir.
+    pub fn from_flag(endpoint: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Datastore> {
+        let Some(endpoint) = endpoint.map(str::trim).filter(|e| !e.is_empty()) else {
+            return Ok(Datastore::Sqlite(data_dir.join("db").join("state.db")));
+        };
+        let mut urls = Vec::new();
+        for url in endpoint.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+            let Some(host_port) = url.strip_prefix("http://") else {
+                bail!("unsupported datastore endpoint {url:?}: expected http://HOST:PORT (etcd v3)");
+            };
+            if host_port
+                .trim_end_matches('/')
+                .rsplit_once(':')
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+            {
+                bail!("datastore endpoint {url:?} has no port: expected http://HOST:PORT");
+            }
+            urls.push(url.trim_end_matches('/').to_string());
+        }
+        Ok(Datastore::Etcd(urls))
+    }
+
+    async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        Ok(match self {
+            Datastore::Sqlite(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                }
+                let store = skiff_store::sqlite::SqliteStore::open(path)
+                    .with_context(|| format!("opening SQLite datastore {}", path.display()))?;
+                Arc::new(store)
+            }
+            Datastore::Etcd(urls) => {
+                let connect = skiff_store::etcd::EtcdStore::connect(urls);
+                let store = tokio::time::timeout(ETCD_CONNECT_TIMEOUT, connect)
+                    .await
+                    .with_context(|| format!("connecting to etcd at {} timed out", urls.join(",")))?
+                    .with_context(|| format!("connecting to etcd at {}", urls.join(",")))?;
+                Arc::new(store)
+            }
+        })
+    }
+}
+
+/// The first address of `cidr`: the `kubernetes` Service's ClusterIP.
+pub fn first_service_ip(cidr: Ipv4Net) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(cidr.network()).wrapping_add(1))
+}
+
+/// Runs the server until SIGTERM or SIGINT. `started` is when the process began.
+pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
+    tls::install_ring_provider();
+    let data_dir = &args.data_dir;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+
+    let sans = serving_sans(
+        first_service_ip(args.service_cidr).into(),
+        &host_addresses(),
+        &args.tls_san,
+    )
+    .context("--tls-san")?;
+    let pki = Pki::load_or_create(data_dir, &sans).context("loading the cluster PKI")?;
+    let token = load_or_create_server_token(data_dir).context("loading the server token")?;
+    let authn = Arc::new(Authenticator::new().with_token(token, agent_user()));
+
+    let datastore = Datastore::from_flag(args.datastore_endpoint.as_deref(), data_dir)?;
+    let store = datastore.open().await?;
+    let config = ApiServerConfig {
+        service_cidr: args.service_cidr,
+        https_port: args.https_port,
+        ..Default::default()
+    };
+    let api = ApiServer::new(store, config).context("starting the API server")?;
+
+    let listener = TcpListener::bind((args.bind_address, args.https_port))
+        .await
+        .with_context(|| format!("listening on {}:{}", args.bind_address, args.https_port))?;
+    let tls_config = tls::server_config(pki.ca_cert_pem(), pki.serving()).context("TLS configuration")?;
+    let kubeconfig_path = data_dir.join(ADMIN_KUBECONFIG);
+    let server_url = kubeconfig::local_server_url(args.bind_address, args.https_port);
+    kubeconfig::write(
+        &kubeconfig_path,
+        &server_url,
+        pki.ca_cert_pem(),
+        &Credentials::Certificate(pki.admin()),
+    )
+    .context("writing the admin kubeconfig")?;
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(tls::serve(listener, api.router(), tls_config, authn, async {
+        let _ = stopped.await;
+    }));
+    tracing::info!(listen = %format!("{}:{}", args.bind_address, args.https_port), ?datastore, "serving");
+
+    let mut signal = std::pin::pin!(shutdown_signal());
+    let ready = tokio::select! {
+        ready = wait_ready(&api) => ready,
+        () = &mut signal => false,
+    };
+    if ready {
+        tracing::info!(
+            "skiff is ready: kubeconfig at {} (ready in {} ms)",
+            kubeconfig_path.display(),
+            started.elapsed().as_millis()
+        );
+        signal.await;
+    }
+    tracing::info!("shutting down");
+    let _ = stop.send(());
+    serving.await.context("the HTTPS server task failed")?;
+    Ok(())
+}
+
+/// Waits until the API server is ready, saying so now and then while it is not.
+async fn wait_ready(api: &ApiServer) -> bool {
+    let since = Instant::now();
+    while !api.wait_ready(READY_NAG_INTERVAL).await {
+        tracing::warn!(waited_s = since.elapsed().as_secs(), "API server not ready yet");
+    }
+    true
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot watch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = term => tracing::info!("received SIGTERM"),
+        res = tokio::signal::ctrl_c() => match res {
+            Ok(()) => tracing::info!("received SIGINT"),
+            Err(err) => {
+                tracing::warn!(%err, "cannot watch SIGINT");
+                std::future::pending::<()>().await;
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_endpoint_means_sqlite_in_the_data_dir() {
+        let ds = Datastore::from_flag(None, std::path::Path::new("/d")).unwrap();
+        assert_eq!(ds, Datastore::Sqlite("/d/db/state.db".into()));
+    }
+
+    #[test]
+    fn http_endpoints_mean_etcd() {
+        let ds = Datastore::from_flag(
+            Some("http://127.0.0.1:2379, http://127.0.0.1:22379/"),
+            "/d".as_ref(),
+        );
+        let want = vec![
+            "http://127.0.0.1:2379".to_string(),
+            "http://127.0.0.1:22379".to_string(),
+        ];
+        assert_eq!(ds.unwrap(), Datastore::Etcd(want));
+    }
+
+    #[test]
+    fn other_endpoints_are_refused_with_a_reason() {
+        for bad in [
+            "https://127.0.0.1:2379",
+            "127.0.0.1:2379",
+            "http://127.0.0.1",
+            "mysql://x",
+        ] {
+            let err = Datastore::from_flag(Some(bad), "/d".as_ref()).unwrap_err();
+            assert!(err.to_string().contains("http://HOST:PORT"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn first_service_ip_is_network_plus_one() {
+        assert_eq!(
+            first_service_ip("10.43.0.0/16".parse().unwrap()),
+            Ipv4Addr::new(10, 43, 0, 1)
+        );
+        assert_eq!(
+            first_service_ip("10.96.0.0/12".parse().unwrap()),
+            Ipv4Addr::new(10, 96, 0, 1)
+        );
+    }
+}

@@ -10,9 +10,11 @@
 mod apps;
 mod batch;
 mod core;
+mod events;
 mod format;
 mod other;
 mod pods;
+mod volumes;
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,7 @@ use super::ApplyRequest;
 use super::fieldset::{self, FieldSet, Path};
 use super::managed_fields::{ManagedEntry, owned_view, read_entries, seed_before_first_apply, write_entries};
 use super::merge_keys::ListKind;
+use super::ordered;
 use super::schema::Node;
 use crate::status::{ApiError, Cause};
 use serde_json::{Map, Value};
@@ -222,32 +223,21 @@ fn merge_value(live: Value, applied: &Value, node: Node, kind: ListKind) -> Valu
             }
             Value::Object(l)
         }
-        (Value::Array(mut l), Value::Array(a)) => match kind {
-            ListKind::Set => {
-                for v in a {
-                    if !l.contains(v) {
-                        l.push(v.clone());
-                    }
-                }
-                Value::Array(l)
-            }
+        (Value::Array(l), Value::Array(a)) => match kind {
+            ListKind::Set => Value::Array(ordered::merge_list(
+                l,
+                a,
+                |v| Some(v.to_string()),
+                |_, a| a.clone(),
+            )),
             ListKind::Map { keys, .. } => {
                 let items = node.items();
-                for av in a {
-                    let key = fieldset::item_key(av, keys);
-                    let pos = key.as_ref().and_then(|k| {
-                        l.iter()
-                            .position(|x| fieldset::item_key(x, keys).as_ref() == Some(k))
-                    });
-                    match pos {
-                        Some(p) => {
-                            let cur = std::mem::take(&mut l[p]);
-                            l[p] = merge_value(cur, av, items, ListKind::Atomic);
-                        }
-                        None => l.push(merge_value(Value::Null, av, items, ListKind::Atomic)),
-                    }
-                }
-                Value::Array(l)
+                Value::Array(ordered::merge_list(
+                    l,
+                    a,
+                    |v| fieldset::item_key(v, keys),
+                    |live, a| merge_value(live.unwrap_or(Value::Null), a, items, ListKind::Atomic),
+                ))
             }
             ListKind::Atomic => applied.clone(),
         },

@@ -259,11 +259,18 @@ pub fn seed_before_first_apply(def: &ResourceDef, obj: &Value, now: &str) -> Vec
 /// (absent or different in `old`, or stamped `now`): the write is a
 /// server-side apply that already recorded its ownership, not an Update.
 fn just_applied(old: Option<&Value>, new: &Value, manager: &str, now: &str, subresource: &str) -> bool {
-    let entries = read_entries(new);
-    let Some(applied) = entries.iter().find(|e| e.is_apply_of(manager, subresource)) else {
+    let is_mine = |e: &&Value| {
+        e.get("operation").and_then(Value::as_str) == Some("Apply")
+            && e.get("manager").and_then(Value::as_str) == Some(manager)
+            && e.get("subresource").and_then(Value::as_str).unwrap_or_default() == subresource
+    };
+    let Some(applied) = managed_fields_json(new).and_then(|list| list.iter().find(is_mine)) else {
         return false;
     };
-    applied.time.as_deref() == Some(now) || !old.is_some_and(|o| read_entries(o).contains(applied))
+    applied.get("time").and_then(Value::as_str) == Some(now)
+        || !old
+            .and_then(managed_fields_json)
+            .is_some_and(|list| list.contains(applied))
 }
 
 /// Records an `Update` by `manager`: it takes ownership of every field it

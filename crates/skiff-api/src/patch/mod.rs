@@ -15,6 +15,7 @@ pub mod apply;
 pub mod fieldset;
 pub mod managed_fields;
 pub mod merge_keys;
+mod ordered;
 #[cfg(test)]
 mod proptests;
 pub mod schema;

@@ -76,8 +76,8 @@ fn merge_map(
             .iter()
             .any(|(k, v)| !k.starts_with('$') && !v.is_null() && !keep.iter().any(|x| x == k));
         if stray {
-            return Err(SmpError::Unprocessable(
-                "patch content doesn't match retainKeys list".to_string(),
+            return Err(SmpError::BadPatch(
+                "invalid patch format of retainKeys".to_string(),
             ));
         }
         orig.retain(|k, _| keep.iter().any(|x| x == k));
@@ -429,7 +429,7 @@ mod tests {
         let err = apply(&deployment(), &bad, node("apps", "deployments")).unwrap_err();
         assert_eq!(
             err,
-            SmpError::Unprocessable("patch content doesn't match retainKeys list".into())
+            SmpError::BadPatch("invalid patch format of retainKeys".into())
         );
     }
 

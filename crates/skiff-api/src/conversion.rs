@@ -272,3 +272,116 @@ pub fn hpa_v2_to_v1(mut obj: Value) -> Value {
     }
     obj
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg() -> Registry {
+        Registry::builtin()
+    }
+
+    #[test]
+    fn events_v1_are_stored_as_core_events() {
+        let reg = reg();
+        let ev1 = reg.find("events.k8s.io", "v1", "events").expect("events.k8s.io");
+        assert_eq!(storage_def(&reg, ev1).api_version(), "v1");
+        let served = json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": "web.1", "namespace": "default"},
+            "eventTime": "2026-01-01T00:00:00.000000Z", "reason": "Pulled", "note": "Pulled image",
+            "type": "Normal", "action": "Pull", "reportingController": "skiff-agent", "reportingInstance": "node-1",
+            "regarding": {"kind": "Pod", "name": "web", "namespace": "default"},
+            "series": {"count": 2, "lastObservedTime": "2026-01-01T00:01:00.000000Z"},
+            "deprecatedCount": 2,
+        });
+        let stored = to_storage(&reg, ev1, served.clone());
+        assert_eq!(stored["apiVersion"], "v1");
+        assert_eq!(stored["message"], "Pulled image");
+        assert_eq!(stored["involvedObject"]["name"], "web");
+        assert_eq!(stored["reportingComponent"], "skiff-agent");
+        assert_eq!(stored["count"], 2);
+        assert!(stored.get("note").is_none());
+        // The stored form is a valid core/v1 Event and reads back unchanged.
+        let core = reg.find("", "v1", "events").expect("core events");
+        assert!((core.normalize)(stored.clone()).is_ok());
+        assert_eq!(from_storage(&reg, ev1, stored), served);
+    }
+
+    #[test]
+    fn old_core_events_report_their_source() {
+        let reg = reg();
+        let ev1 = reg.find("events.k8s.io", "v1", "events").expect("events.k8s.io");
+        let stored = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"},
+            "involvedObject": {"kind": "Node", "name": "n1"}, "source": {"component": "kubelet", "host": "n1"},
+            "firstTimestamp": "2026-01-01T00:00:00Z"});
+        let served = from_storage(&reg, ev1, stored);
+        assert_eq!(served["reportingController"], "kubelet");
+        assert_eq!(served["reportingInstance"], "n1");
+        assert_eq!(served["deprecatedSource"]["component"], "kubelet");
+        assert_eq!(served["deprecatedFirstTimestamp"], "2026-01-01T00:00:00Z");
+        assert_eq!(served["regarding"]["kind"], "Node");
+    }
+
+    #[test]
+    fn hpa_v1_round_trips_through_v2() {
+        let reg = reg();
+        let v1 = reg
+            .find("autoscaling", "v1", "horizontalpodautoscalers")
+            .expect("v1");
+        assert_eq!(storage_def(&reg, v1).version, "v2");
+        let served = json!({
+            "apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "minReplicas": 1, "maxReplicas": 5, "targetCPUUtilizationPercentage": 70},
+            "status": {"currentReplicas": 2, "desiredReplicas": 3, "currentCPUUtilizationPercentage": 40},
+        });
+        let stored = to_storage(&reg, v1, served.clone());
+        assert_eq!(stored["apiVersion"], "autoscaling/v2");
+        assert_eq!(
+            stored["spec"]["metrics"],
+            json!([{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}])
+        );
+        assert_eq!(
+            stored["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"],
+            40
+        );
+        let v2 = reg
+            .find("autoscaling", "v2", "horizontalpodautoscalers")
+            .expect("v2");
+        assert!((v2.normalize)(stored.clone()).is_ok());
+        assert_eq!(from_storage(&reg, v1, stored), served);
+    }
+
+    #[test]
+    fn v2_only_fields_survive_a_v1_round_trip() {
+        let reg = reg();
+        let v1 = reg
+            .find("autoscaling", "v1", "horizontalpodautoscalers")
+            .expect("v1");
+        let stored = json!({
+            "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
+            "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 5,
+                     "metrics": [{"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "100Mi"}}}],
+                     "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60}}},
+            "status": {"desiredReplicas": 1, "conditions": [{"type": "AbleToScale", "status": "True"}]},
+        });
+        let served = from_storage(&reg, v1, stored.clone());
+        assert!(served["spec"].get("metrics").is_none());
+        assert!(served["spec"].get("targetCPUUtilizationPercentage").is_none());
+        assert!(served["metadata"]["annotations"][METRICS_ANNOTATION].is_string());
+        assert_eq!(to_storage(&reg, v1, served), stored);
+    }
+
+    #[test]
+    fn same_version_is_only_retyped() {
+        let reg = reg();
+        let pods = reg.find("", "v1", "pods").expect("pods");
+        let obj = json!({"metadata": {"name": "p"}});
+        assert_eq!(
+            to_storage(&reg, pods, obj.clone()),
+            json!({"metadata": {"name": "p"}, "apiVersion": "v1", "kind": "Pod"})
+        );
+        assert_eq!(from_storage(&reg, pods, obj)["kind"], "Pod");
+    }
+}

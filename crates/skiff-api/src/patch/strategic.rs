@@ -223,8 +223,12 @@ fn merge_list(
                     ))
                 })?;
                 if directive(m).and_then(Value::as_str) == Some("delete") {
-                    let key = m.get(patch_key);
-                    orig.retain(|x| x.get(patch_key) != key);
+                    let key = m.get(patch_key).ok_or_else(|| {
+                        SmpError::BadPatch(format!(
+                            "map: {e} does not contain declared merge key: {patch_key}"
+                        ))
+                    })?;
+                    orig.retain(|x| x.get(patch_key) != Some(key));
                 }
             }
             let n = orig.len();
@@ -477,6 +481,15 @@ mod tests {
         assert_eq!(out["spec"]["ports"][0]["targetPort"], 9090);
         assert_eq!(out["spec"]["ports"][0]["name"], "http");
         assert_eq!(out["spec"]["ports"][1]["port"], 443);
+    }
+
+    #[test]
+    fn delete_without_merge_key_is_a_bad_patch() {
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"$patch": "delete"}]}}}});
+        let err = apply(&deployment(), &patch, node("apps", "deployments")).unwrap_err();
+        assert!(
+            matches!(err, SmpError::BadPatch(m) if m.ends_with("does not contain declared merge key: name"))
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod server;
 
 use std::io::IsTerminal;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -27,9 +28,19 @@ enum Command {
     Server(server::ServerArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
+    match run(cli, started) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("Error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
     init_tracing(&cli.log_level)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -109,6 +109,7 @@ pub fn first_service_ip(cidr: Ipv4Net) -> Ipv4Addr {
 pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
     tls::install_ring_provider();
     let data_dir = &args.data_dir;
+    let datastore = Datastore::from_flag(args.datastore_endpoint.as_deref(), data_dir)?;
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
 
     let sans = serving_sans(
@@ -121,7 +122,6 @@ pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
     let token = load_or_create_server_token(data_dir).context("loading the server token")?;
     let authn = Arc::new(Authenticator::new().with_token(token, agent_user()));
 
-    let datastore = Datastore::from_flag(args.datastore_endpoint.as_deref(), data_dir)?;
     let store = datastore.open().await?;
     let config = ApiServerConfig {
         service_cidr: args.service_cidr,

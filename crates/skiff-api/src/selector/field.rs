@@ -280,6 +280,25 @@ mod tests {
     }
 
     #[test]
+    fn matches_service_namespace_and_secret_fields() {
+        let svcs = def("services");
+        let headless = json!({"spec": {"clusterIP": "None", "type": "ClusterIP"}});
+        let reqs = parse("spec.clusterIP!=None", &svcs).unwrap();
+        assert!(!reqs[0].matches(&svcs, &headless));
+        assert!(parse("spec.type=ClusterIP", &svcs).unwrap()[0].matches(&svcs, &headless));
+        let ns = def("namespaces");
+        let terminating = json!({"metadata": {"name": "x"}, "status": {"phase": "Terminating"}});
+        assert!(parse("status.phase=Terminating", &ns).unwrap()[0].matches(&ns, &terminating));
+        let secrets = def("secrets");
+        let sa_token = json!({"type": "kubernetes.io/service-account-token"});
+        assert!(
+            parse("type=kubernetes.io/service-account-token", &secrets).unwrap()[0]
+                .matches(&secrets, &sa_token)
+        );
+        assert!(parse("status.phase=Active", &secrets).is_err());
+    }
+
+    #[test]
     fn matches_event_and_job_fields_and_escapes() {
         let events = def("events");
         let ev =

@@ -14,9 +14,10 @@ use crate::status::{ApiError, Cause};
 use serde_json::{Map, Value};
 
 /// Metadata an applied configuration may carry that apply never merges.
+/// (`resourceVersion` is merged: when the applied configuration names one,
+/// it is a precondition the API server checks against the live object.)
 const UNMERGED_METADATA: &[&str] = &[
     "uid",
-    "resourceVersion",
     "generation",
     "creationTimestamp",
     "managedFields",

@@ -366,3 +366,24 @@ fn more_than_ten_updaters_fold_into_ancient_changes() {
     );
     assert!(entries.iter().any(|e| e["manager"] == "tool-11"));
 }
+
+#[test]
+fn an_applied_resource_version_stays_as_a_precondition() {
+    let def = deployments();
+    let mut live = ssa(&def, None, &config(1, "a"), "kubectl", false).unwrap();
+    live["metadata"]["resourceVersion"] = json!("42");
+    let out = ssa(&def, Some(&live), &config(1, "a"), "kubectl", false).unwrap();
+    assert_eq!(out["metadata"]["resourceVersion"], "42");
+    let mut pinned = config(1, "a");
+    pinned["metadata"]["resourceVersion"] = json!("7");
+    let out = ssa(&def, Some(&live), &pinned, "kubectl", false).unwrap();
+    assert_eq!(
+        out["metadata"]["resourceVersion"], "7",
+        "the server compares it with the live one"
+    );
+    assert!(
+        entry(&out, "kubectl").unwrap()["fieldsV1"]["f:metadata"]
+            .get("f:resourceVersion")
+            .is_none()
+    );
+}

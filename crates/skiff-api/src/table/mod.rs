@@ -8,6 +8,7 @@
 //! Must not: change objects or reject them.
 
 mod apps;
+mod autoscaling;
 mod batch;
 mod core;
 mod events;

@@ -9,6 +9,7 @@
 
 mod batch;
 mod config;
+mod container;
 pub mod cron;
 mod labelsel;
 mod meta;

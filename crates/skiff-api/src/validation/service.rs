@@ -1,8 +1,8 @@
 //! Service rules (`ValidateService`, `ValidateServiceUpdate`): types, ports,
 //! cluster IPs, traffic policies, selector, and the immutable cluster IP.
 
+use super::container::{port_number, protocol};
 use super::names;
-use super::pod::{port_number, protocol};
 use crate::status::Cause;
 use serde_json::{Value, json};
 use std::collections::HashSet;

@@ -290,14 +290,48 @@ fn position(list: &[Value], pe: &str) -> Option<usize> {
     list.iter().position(|item| item_matches(item, pe))
 }
 
+/// The value one path element below `v`.
+fn step<'a>(v: &'a Value, pe: &str) -> Option<&'a Value> {
+    match pe.strip_prefix("f:") {
+        Some(f) => v.get(f),
+        None => v.as_array().and_then(|l| position(l, pe).and_then(|i| l.get(i))),
+    }
+}
+
 /// The value at `path` in `obj`.
 pub fn get<'a>(obj: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(obj, |cur, pe| match pe.strip_prefix("f:") {
-        Some(f) => cur.get(f),
-        None => cur
-            .as_array()
-            .and_then(|l| position(l, pe).and_then(|i| l.get(i))),
-    })
+    path.iter().try_fold(obj, |cur, pe| step(cur, pe))
+}
+
+/// The paths of `set` (the fields of `new`) that an update from `old` to
+/// `new` added or changed: absent from `old`, or, for paths with nothing
+/// below them in `set`, holding another value.
+pub fn changed(set: &FieldSet, old: &Value, new: &Value) -> FieldSet {
+    let mut out = FieldSet::default();
+    walk_changed(set, Some(old), Some(new), &mut Vec::new(), &mut out);
+    out
+}
+
+fn walk_changed(
+    node: &FieldSet,
+    old: Option<&Value>,
+    new: Option<&Value>,
+    path: &mut Path,
+    out: &mut FieldSet,
+) {
+    if node.member && !path.is_empty() {
+        let whole = node.children.values().any(|c| !c.is_empty());
+        if old.is_none() || (!whole && old != new) {
+            out.insert(path);
+        }
+    }
+    for (pe, child) in &node.children {
+        let o = old.and_then(|v| step(v, pe));
+        let n = new.and_then(|v| step(v, pe));
+        path.push(pe.clone());
+        walk_changed(child, o, n, path, out);
+        path.pop();
+    }
 }
 
 /// Removes the value at `path` from `obj` (a field, or a list item).

@@ -297,7 +297,6 @@ pub fn record_update(
         .as_ref()
         .map(|o| FieldSet::from_object_for_update(o, node))
         .unwrap_or_default();
-    let mut changed = FieldSet::default();
     let Some(old_view) = old_view else {
         // A create: every field is new.
         entries.push(ManagedEntry {
@@ -311,13 +310,7 @@ pub fn record_update(
         write_entries(new, entries);
         return;
     };
-    for path in new_set.paths() {
-        let before = fieldset::get(&old_view, &path);
-        let whole = new_set.has_children_at(&path);
-        if before.is_none() || (!whole && before != fieldset::get(&new_view, &path)) {
-            changed.insert(&path);
-        }
-    }
+    let changed = fieldset::changed(&new_set, &old_view, &new_view);
     let removed = old_set.difference(&new_set);
     for e in &mut entries {
         e.fields.subtract(&removed);

@@ -2,7 +2,7 @@
 //! no list is involved, field sets survive their `fieldsV1` encoding, and
 //! server-side apply is idempotent and removes exactly what was dropped.
 
-use super::fieldset::FieldSet;
+use super::fieldset::{self, FieldSet};
 use super::schema::Node;
 use super::{ApplyRequest, server_side_apply, strategic};
 use crate::registry::Registry;
@@ -82,6 +82,28 @@ proptest! {
             u.union(&set);
             prop_assert_eq!(u, set);
         }
+    }
+
+    #[test]
+    fn changed_fields_are_those_added_or_with_a_new_value(
+        a in labels(),
+        b in labels(),
+        images_a in proptest::collection::vec("[a-c]{1,2}", 0..4),
+        images_b in proptest::collection::vec("[a-c]{1,2}", 0..4),
+    ) {
+        let reg = Registry::builtin();
+        let def = reg.find("apps", "v1", "deployments").unwrap_or_else(|| panic!("registered"));
+        let (old, new) = (deployment(&a, &images_a), deployment(&b, &images_b));
+        let set = FieldSet::from_object_for_update(&new, Node::root(def));
+        let fast = fieldset::changed(&set, &old, &new);
+        let mut slow = FieldSet::default();
+        for path in set.paths() {
+            let before = fieldset::get(&old, &path);
+            if before.is_none() || (!set.has_children_at(&path) && before != fieldset::get(&new, &path)) {
+                slow.insert(&path);
+            }
+        }
+        prop_assert_eq!(fast, slow);
     }
 
     #[test]

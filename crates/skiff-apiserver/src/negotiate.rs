@@ -2,8 +2,10 @@
 //! and choosing the response form (JSON, YAML or a `meta.k8s.io/v1` Table) from
 //! the `Accept` header.
 //!
-//! Must not: know about verbs or the store. Protobuf is not served: clients
-//! asking for it also accept JSON, which is what they get.
+//! Must not: know about verbs or the store. Protobuf is never served
+//! (clients asking for it also accept JSON, which is what they get); protobuf
+//! request bodies of the kinds kubectl's generators create are decoded
+//! ([`protobuf`]).
 
 use axum::body::Body;
 use axum::response::Response;
@@ -11,6 +13,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::Value;
 use skiff_api::status::ApiError;
+
+pub mod protobuf;
 
 /// The largest request body accepted, as upstream (3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -56,6 +60,7 @@ pub fn output_from_headers(headers: &HeaderMap, include_object: Option<&str>) ->
 pub enum BodyType {
     Json,
     Yaml,
+    Protobuf,
     JsonPatch,
     MergePatch,
     StrategicMergePatch,
@@ -72,6 +77,7 @@ pub fn body_type(headers: &HeaderMap) -> Result<BodyType, ApiError> {
     Ok(match media {
         "application/json" | "" | "*/*" => BodyType::Json,
         "application/yaml" | "application/x-yaml" | "text/yaml" => BodyType::Yaml,
+        "application/vnd.kubernetes.protobuf" => BodyType::Protobuf,
         "application/json-patch+json" => BodyType::JsonPatch,
         "application/merge-patch+json" => BodyType::MergePatch,
         "application/strategic-merge-patch+json" => BodyType::StrategicMergePatch,
@@ -90,6 +96,7 @@ pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
 /// Decodes an object body as JSON or YAML into a JSON object.
 pub fn decode_object(bytes: &[u8], ty: BodyType) -> Result<Value, ApiError> {
     let value: Value = match ty {
+        BodyType::Protobuf => protobuf::decode(bytes)?,
         BodyType::Yaml | BodyType::ApplyPatch if !looks_like_json(bytes) => {
             serde_saphyr::from_slice(bytes)
                 .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))?

@@ -185,6 +185,104 @@ async fn kubectl_apply_get_patch_scale_delete() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_generators_send_protobuf() {
+    let (k, _f) = serve().await;
+    blocking(move || {
+        k.ok(&["create", "namespace", "team"]);
+        k.ok(&["-n", "team", "create", "configmap", "cfg", "--from-literal=a=b"]);
+        k.ok(&[
+            "-n",
+            "team",
+            "create",
+            "secret",
+            "generic",
+            "pw",
+            "--from-literal=pass=s3cr3t",
+        ]);
+        k.ok(&[
+            "-n",
+            "team",
+            "create",
+            "deployment",
+            "web",
+            "--image=busybox",
+            "--replicas=2",
+            "--port=80",
+        ]);
+        k.ok(&[
+            "-n",
+            "team",
+            "create",
+            "service",
+            "clusterip",
+            "web",
+            "--tcp=80:8080",
+        ]);
+        k.ok(&["-n", "team", "create", "serviceaccount", "bot"]);
+        k.ok(&[
+            "-n",
+            "team",
+            "create",
+            "role",
+            "reader",
+            "--verb=get",
+            "--resource=pods",
+        ]);
+        k.ok(&[
+            "-n",
+            "team",
+            "create",
+            "rolebinding",
+            "rb",
+            "--role=reader",
+            "--serviceaccount=team:bot",
+        ]);
+        k.ok(&[
+            "-n",
+            "team",
+            "create",
+            "job",
+            "once",
+            "--image=busybox",
+            "--",
+            "true",
+        ]);
+        assert_eq!(
+            k.ok(&["-n", "team", "get", "cm", "cfg", "-o", "jsonpath={.data.a}"]),
+            "b"
+        );
+        assert_eq!(
+            k.ok(&["-n", "team", "get", "secret", "pw", "-o", "jsonpath={.data.pass}"]),
+            "czNjcjN0"
+        );
+        let image = k.ok(&[
+            "-n",
+            "team",
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ]);
+        assert_eq!(image, "busybox");
+        let port = k.ok(&[
+            "-n",
+            "team",
+            "get",
+            "svc",
+            "web",
+            "-o",
+            "jsonpath={.spec.ports[0].targetPort}",
+        ]);
+        assert_eq!(port, "8080");
+        let (ok, _, err) = k.run(&["-n", "team", "create", "configmap", "cfg"], None);
+        assert!(!ok && err.contains("already exists"), "{err}");
+        k.ok(&["delete", "namespace", "team"]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_get_watch_sees_a_change() {
     let (k, f) = serve().await;
     let server = k.server.clone();

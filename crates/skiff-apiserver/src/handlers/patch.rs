@@ -32,7 +32,7 @@ pub(crate) fn apply_patch(
             let applied = negotiate::decode_object(body, BodyType::ApplyPatch)?;
             apply(ctx, Some(current), &applied, target)?
         }
-        BodyType::Json | BodyType::Yaml => {
+        BodyType::Json | BodyType::Yaml | BodyType::Protobuf => {
             return Err(ApiError::unsupported_media_type(
                 ctx.headers
                     .get(http::header::CONTENT_TYPE)

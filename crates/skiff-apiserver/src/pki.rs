@@ -69,7 +69,7 @@ pub enum PkiError {
 }
 
 /// A PEM certificate with its PEM private key.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct CertKey {
     pub cert_pem: String,
     pub key_pem: String,
@@ -133,14 +133,8 @@ impl Pki {
             dir,
             ca_cert_pem,
             issuer,
-            serving: CertKey {
-                cert_pem: String::new(),
-                key_pem: String::new(),
-            },
-            admin: CertKey {
-                cert_pem: String::new(),
-                key_pem: String::new(),
-            },
+            serving: CertKey::default(),
+            admin: CertKey::default(),
         };
         let wanted: BTreeSet<San> = sans.iter().cloned().collect();
         let reuse = |info: &CertInfo| {
@@ -160,8 +154,8 @@ impl Pki {
         Ok(pki)
     }
 
-    /// Keeps the leaf `name` if its files are there and `keep` accepts it;
-    /// otherwise issues and writes a new one.
+    /// Keeps the leaf `name` if its files are there, its key is the
+    /// certificate's and `keep` accepts it; otherwise issues and writes a new one.
     fn ensure_leaf(
         &self,
         name: &str,
@@ -170,8 +164,11 @@ impl Pki {
     ) -> Result<CertKey, PkiError> {
         let cert_path = self.dir.join(format!("{name}.crt"));
         if let Some(pair) = files::read_pair(&self.dir, name)? {
+            let key_matches = |info: &CertInfo| {
+                KeyPair::from_pem(&pair.key_pem).is_ok_and(|key| key.public_key_raw() == info.public_key_raw)
+            };
             match inspect::inspect(&cert_path, &pair.cert_pem) {
-                Ok(info) if keep(&info) => return Ok(pair),
+                Ok(info) if key_matches(&info) && keep(&info) => return Ok(pair),
                 Ok(_) => {}
                 Err(err) => tracing::warn!(%err, "re-issuing unreadable certificate"),
             }

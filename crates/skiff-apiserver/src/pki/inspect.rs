@@ -22,6 +22,8 @@ pub struct CertInfo {
     pub issuer_raw: Vec<u8>,
     /// `notAfter` as Unix seconds.
     pub not_after: i64,
+    /// The subject public key (for EC keys, the encoded point).
+    pub public_key_raw: Vec<u8>,
 }
 
 impl CertInfo {
@@ -77,5 +79,6 @@ pub fn inspect(path: &Path, pem: &str) -> Result<CertInfo, PkiError> {
         subject_raw: subject.as_raw().to_vec(),
         issuer_raw: cert.issuer().as_raw().to_vec(),
         not_after: cert.validity().not_after.timestamp(),
+        public_key_raw: cert.public_key().subject_public_key.data.to_vec(),
     })
 }

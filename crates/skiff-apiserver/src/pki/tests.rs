@@ -95,6 +95,19 @@ fn a_corrupt_leaf_is_reissued() {
 }
 
 #[test]
+fn a_leaf_whose_key_does_not_match_is_reissued() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Pki::load_or_create(dir.path(), &sans(&[])).unwrap();
+    let other = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    std::fs::write(dir.path().join("tls/serving.key"), other.serialize_pem()).unwrap();
+    let second = Pki::load_or_create(dir.path(), &sans(&[])).unwrap();
+    assert_ne!(first.serving(), second.serving());
+    let key = KeyPair::from_pem(&second.serving().key_pem).unwrap();
+    let info = inspect(Path::new("serving.crt"), &second.serving().cert_pem).unwrap();
+    assert_eq!(key.public_key_raw(), info.public_key_raw.as_slice());
+}
+
+#[test]
 fn client_certificates_carry_user_and_groups() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::load_or_create(dir.path(), &sans(&[])).unwrap();

@@ -189,20 +189,13 @@ fn merge_list(
         .iter()
         .any(|e| e.as_object().and_then(directive).and_then(Value::as_str) == Some("replace"));
     if replace || kind == ListKind::Atomic {
-        let mut out = Vec::new();
-        for e in patch {
-            match e.as_object() {
-                Some(m) if directive(m).is_some() && kind != ListKind::Atomic => {
-                    let mut rest = m.clone();
-                    rest.shift_remove("$patch");
-                    if !rest.is_empty() {
-                        out.push(Value::Object(merge_map(Map::new(), &rest, items)?));
-                    }
-                }
-                _ => out.extend(clean_list(std::slice::from_ref(e), items)?),
-            }
-        }
-        return Ok(out);
+        // Items carrying a directive are dropped whole, as upstream does.
+        let kept: Vec<Value> = patch
+            .iter()
+            .filter(|e| kind == ListKind::Atomic || e.as_object().is_none_or(|m| directive(m).is_none()))
+            .cloned()
+            .collect();
+        return clean_list(&kept, items);
     }
     let existing = match kind {
         ListKind::Set => {
@@ -236,6 +229,11 @@ fn merge_list(
                 let Some(m) = e.as_object() else { continue };
                 match directive(m).and_then(Value::as_str) {
                     Some("delete") => continue,
+                    Some("merge") => {
+                        return Err(SmpError::BadPatch(
+                            "merging lists cannot yet be specified in the patch".to_string(),
+                        ));
+                    }
                     Some(other) => {
                         return Err(SmpError::BadPatch(format!(
                             "Unknown patch type: {other} in map: {e}"
@@ -481,6 +479,19 @@ mod tests {
         assert_eq!(out["spec"]["ports"][0]["targetPort"], 9090);
         assert_eq!(out["spec"]["ports"][0]["name"], "http");
         assert_eq!(out["spec"]["ports"][1]["port"], 443);
+    }
+
+    #[test]
+    fn replace_drops_items_carrying_directives() {
+        let patch = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "image": "x"}, {"name": "b", "image": "y", "$patch": "replace"}]}}}});
+        let out = smp(&deployment(), patch);
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "a", "image": "x"}])
+        );
+        let bad = json!({"spec": {"template": {"spec": {"containers": [{"name": "a", "$patch": "merge"}]}}}});
+        assert!(apply(&deployment(), &bad, node("apps", "deployments")).is_err());
     }
 
     #[test]

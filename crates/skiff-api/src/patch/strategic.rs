@@ -64,7 +64,7 @@ fn merge_map(
         Some(Some("delete")) => return Ok(Map::new()),
         Some(other) => {
             return Err(SmpError::BadPatch(format!(
-                "Unknown patch type: {} in map: {}",
+                "unknown patch type: {} in map: {}",
                 other.unwrap_or("<non-string>"),
                 Value::Object(patch.clone())
             )));
@@ -236,7 +236,7 @@ fn merge_list(
                     }
                     Some(other) => {
                         return Err(SmpError::BadPatch(format!(
-                            "Unknown patch type: {other} in map: {e}"
+                            "unknown patch type: {other} in map: {e}"
                         )));
                     }
                     None => {}

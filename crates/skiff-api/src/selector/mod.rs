@@ -94,6 +94,18 @@ impl LabelSelector {
         })
     }
 
+    /// A selector from a plain label map (a Service's or ReplicationController's
+    /// `spec.selector`), as upstream's `SelectorFromSet`: every pair must
+    /// match; an absent or empty map selects everything.
+    pub fn from_set(set: Option<&Value>) -> Result<Self, ApiError> {
+        match set {
+            Some(Value::Object(m)) if !m.is_empty() => {
+                Self::from_label_selector(&serde_json::json!({ "matchLabels": m }))
+            }
+            _ => Ok(LabelSelector::default()),
+        }
+    }
+
     /// True when the selector selects everything.
     pub fn is_empty(&self) -> bool {
         self.requirements.is_empty() && !self.nothing
@@ -223,6 +235,15 @@ mod tests {
         );
         let bad_op = json!({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]});
         assert!(LabelSelector::from_label_selector(&bad_op).is_err());
+    }
+
+    #[test]
+    fn selects_by_a_plain_label_map() {
+        let svc_selector = json!({"app": "web"});
+        let s = LabelSelector::from_set(Some(&svc_selector)).unwrap();
+        assert!(s.matches_object(&json!({"metadata": {"labels": {"app": "web", "pod-template-hash": "x"}}})));
+        assert!(!s.matches_object(&json!({"metadata": {"labels": {"app": "db"}}})));
+        assert!(LabelSelector::from_set(None).unwrap().is_empty());
     }
 
     #[test]

@@ -255,3 +255,46 @@ fn kubectl_apply_computes_strategic_patches_from_the_v3_merge_keys() {
         json!([{"name": "web"}, {"name": "side"}])
     );
 }
+
+#[test]
+fn kubectl_reads_the_v2_protobuf_document() {
+    let Some(s) = serve() else { return };
+    let out = s.stdout(&[
+        "explain",
+        "deployment.spec.replicas",
+        "--output=plaintext-openapiv2",
+    ]);
+    assert!(out.contains("KIND:     Deployment"), "{out}");
+    assert!(out.contains("FIELD:    replicas <integer>"), "{out}");
+}
+
+#[test]
+fn kubectl_validates_lists_client_side_with_upstream_message() {
+    let Some(s) = serve() else { return };
+    let manifest = s.dir.path().join("list.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: c\n\
+         \x20 data:\n    a: b\n  bogus: 1\n",
+    )
+    .unwrap();
+    let out = Command::new(KUBECTL)
+        .args(["--server", &s.url, "--cache-dir"])
+        .arg(s.dir.path().join("cache"))
+        .args(["create", "--validate=strict", "-f"])
+        .arg(&manifest)
+        .env("KUBECONFIG", s.dir.path().join("no-kubeconfig"))
+        .env("HOME", s.dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(r#"unknown field "bogus" in io.k8s.api.core.v1.ConfigMap"#),
+        "{stderr}"
+    );
+    assert!(
+        s.seen.lock().unwrap().iter().all(|r| !r.starts_with("POST")),
+        "nothing was sent"
+    );
+}

@@ -14,6 +14,7 @@ pub mod cron;
 mod labelsel;
 mod meta;
 pub mod names;
+mod others;
 mod pod;
 mod pod_update;
 pub mod quantity;
@@ -84,6 +85,11 @@ pub fn validate_update(def: &ResourceDef, new: &Value, old: &Value) -> Vec<Cause
             workloads::stateful_set_update(new, old, &mut out);
         }
         ("batch", "Job") => batch::job_update(new, old, &mut out),
+        ("", "PersistentVolumeClaim") => others::pvc_update(new, old, &mut out),
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            others::role_binding_update(new, old, &mut out)
+        }
+        ("scheduling.k8s.io", "PriorityClass") => others::priority_class_update(new, old, &mut out),
         _ => {}
     }
     out
@@ -103,6 +109,16 @@ fn kind_rules(def: &ResourceDef, obj: &Value, out: &mut Vec<Cause>) {
         ("apps", "DaemonSet") => workloads::daemon_set(obj, out),
         ("batch", "Job") => batch::job(obj, out),
         ("batch", "CronJob") => batch::cron_job(obj, out),
+        ("", "PersistentVolumeClaim") => others::pvc(obj, out),
+        ("", "PersistentVolume") => others::pv(obj, out),
+        ("", "ResourceQuota") => others::resource_quota(obj, out),
+        ("autoscaling", "HorizontalPodAutoscaler") => others::hpa(obj, out),
+        ("policy", "PodDisruptionBudget") => others::pdb(obj, out),
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            others::role_binding(obj, def.namespaced, out)
+        }
+        ("scheduling.k8s.io", "PriorityClass") => others::priority_class(obj, out),
+        ("discovery.k8s.io", "EndpointSlice") => others::endpoint_slice(obj, out),
         _ => {}
     }
 }

@@ -426,3 +426,87 @@ fn unknown_fields_are_reported_by_path() {
         start.elapsed() / 1000
     );
 }
+
+#[test]
+fn smaller_kinds() {
+    let ns = json!("default");
+    let ok = vec![
+        (
+            "",
+            "persistentvolumeclaims",
+            json!({"metadata": {"name": "data", "namespace": ns},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+        ),
+        (
+            "",
+            "persistentvolumes",
+            json!({"metadata": {"name": "pv1"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "capacity": {"storage": "5Gi"}, "hostPath": {"path": "/data"}}}),
+        ),
+        (
+            "autoscaling",
+            "horizontalpodautoscalers",
+            json!({"metadata": {"name": "web", "namespace": ns},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}, "maxReplicas": 5}}),
+        ),
+        (
+            "policy",
+            "poddisruptionbudgets",
+            json!({"metadata": {"name": "web", "namespace": ns},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}),
+        ),
+        (
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            json!({"metadata": {"name": "rb", "namespace": ns},
+            "roleRef": {"kind": "ClusterRole", "name": "view"}, "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "default"}]}),
+        ),
+        (
+            "scheduling.k8s.io",
+            "priorityclasses",
+            json!({"metadata": {"name": "high"}, "value": 1000}),
+        ),
+        (
+            "discovery.k8s.io",
+            "endpointslices",
+            json!({"metadata": {"name": "web-abc", "namespace": ns}, "addressType": "IPv4",
+            "ports": [{"port": 80}], "endpoints": [{"addresses": ["10.42.0.5"]}]}),
+        ),
+    ];
+    for (group, plural, obj) in ok {
+        let causes = create(group, plural, obj);
+        assert!(causes.is_empty(), "{plural}: {:?}", fields(&causes));
+    }
+    let f = fields(&create(
+        "",
+        "persistentvolumeclaims",
+        json!({"metadata": {"name": "d", "namespace": ns}, "spec": {}}),
+    ));
+    assert_eq!(
+        f,
+        vec![
+            "spec.accessModes: Required value: at least 1 access mode is required",
+            "spec.resources[storage]: Required value"
+        ]
+    );
+    let f = fields(&create(
+        "autoscaling",
+        "horizontalpodautoscalers",
+        json!({"metadata": {"name": "h", "namespace": ns},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "minReplicas": 3, "maxReplicas": 2}}),
+    ));
+    assert_eq!(
+        f,
+        vec!["spec.maxReplicas: Invalid value: 2: must be greater than or equal to `minReplicas`"]
+    );
+    let d = def("rbac.authorization.k8s.io", "rolebindings");
+    let old = json!({"metadata": {"name": "rb", "namespace": "default"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "a"}});
+    let mut new = old.clone();
+    new["roleRef"]["name"] = json!("b");
+    let f = fields(&validate_update(&d, &new, &old));
+    assert_eq!(f.len(), 1);
+    assert!(
+        f[0].starts_with("roleRef: Invalid value:") && f[0].ends_with("cannot change roleRef"),
+        "{f:?}"
+    );
+}

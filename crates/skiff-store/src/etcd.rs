@@ -50,6 +50,12 @@ impl EtcdStore {
     }
 }
 
+/// True when `key` exists. (A missing key has mod revision 0, so a compare on
+/// the mod revision alone would let `expected == 0` write a missing key.)
+fn exists(key: &str) -> Compare {
+    Compare::create_revision(key, CompareOp::Greater, 0)
+}
+
 /// The first key of a prefix range; etcd refuses an empty key, and `"\0"` is the smallest one.
 fn range_start(prefix: &str) -> Vec<u8> {
     if prefix.is_empty() {
@@ -208,7 +214,10 @@ impl Store for EtcdStore {
 
     async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<Revision> {
         let txn = Txn::new()
-            .when([Compare::mod_revision(key, CompareOp::Equal, expected)])
+            .when([
+                exists(key),
+                Compare::mod_revision(key, CompareOp::Equal, expected),
+            ])
             .and_then([TxnOp::put(key, value.to_vec(), None)])
             .or_else([TxnOp::get(key, None)]);
         let resp = self.txn(txn).await?;
@@ -220,11 +229,11 @@ impl Store for EtcdStore {
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<(Revision, KeyValue)> {
         let compare = match expected {
-            Some(rev) => Compare::mod_revision(key, CompareOp::Equal, rev),
-            None => Compare::create_revision(key, CompareOp::Greater, 0),
+            Some(rev) => vec![exists(key), Compare::mod_revision(key, CompareOp::Equal, rev)],
+            None => vec![exists(key)],
         };
         let txn = Txn::new()
-            .when([compare])
+            .when(compare)
             .and_then([TxnOp::delete(key, Some(DeleteOptions::new().with_prev_key()))])
             .or_else([TxnOp::get(key, None)]);
         let resp = self.txn(txn).await?;

@@ -127,11 +127,14 @@ pub(crate) fn list(
     };
     let limit = opts.limit.filter(|l| *l > 0);
     let sql_limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX - 1).saturating_add(1));
+    // Walks the (key, id) index in key order and keeps each key's newest row
+    // at `revision`: no sort, and a LIMIT stops the walk early.
     let sql = format!(
         "SELECT l.key, l.value, l.create_revision, l.id FROM log l
-         JOIN (SELECT MAX(id) AS mid FROM log
-               WHERE key {lower_op} ?1 AND key < ?2 AND id <= ?3 GROUP BY key) m ON l.id = m.mid
-         WHERE l.deleted = 0 ORDER BY l.key LIMIT ?4"
+         WHERE l.key {lower_op} ?1 AND l.key < ?2
+           AND l.id = (SELECT MAX(m.id) FROM log m WHERE m.key = l.key AND m.id <= ?3)
+           AND l.deleted = 0
+         ORDER BY l.key LIMIT ?4"
     );
     let mut stmt = tx.prepare_cached(&sql).map_err(backend)?;
     let rows = stmt

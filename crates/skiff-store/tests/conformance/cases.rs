@@ -223,10 +223,14 @@ pub async fn missing_keys_are_not_found(store: Shared) {
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     let err = store.delete("/registry/pods/ns/nope", Some(3)).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
-    let err = store
-        .update("/registry/pods/ns/nope", val("v"), 1)
-        .await
-        .unwrap_err();
+    for expected in [0, 1] {
+        let err = store
+            .update("/registry/pods/ns/nope", val("v"), expected)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+    }
+    let err = store.delete("/registry/pods/ns/nope", Some(0)).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
     assert_eq!(store.get("/registry/pods/ns/nope").await.unwrap().0, None);
 }
@@ -479,4 +483,34 @@ pub async fn large_lists_come_back_whole(store: Shared) {
     for expected in (r0 + 1)..=list.revision {
         assert_eq!(next(&mut watch).await.revision(), expected);
     }
+}
+
+pub async fn keys_and_values_are_opaque_bytes(store: Shared) {
+    let binary = Bytes::from((0..=255u8).collect::<Vec<u8>>());
+    store
+        .create("/registry/secrets/ns/bin", binary.clone())
+        .await
+        .unwrap();
+    store
+        .create("/registry/secrets/ns/empty", Bytes::new())
+        .await
+        .unwrap();
+    // A prefix ending in a multi-byte character: its range end is not valid UTF-8.
+    for key in [
+        "/registry/x/café/a",
+        "/registry/x/café/b",
+        "/registry/x/cafè/a",
+        "/registry/x/cafe/a",
+    ] {
+        store.create(key, val(key)).await.unwrap();
+    }
+    let (kv, _) = store.get("/registry/secrets/ns/bin").await.unwrap();
+    assert_eq!(kv.unwrap().value, binary);
+    let (kv, _) = store.get("/registry/secrets/ns/empty").await.unwrap();
+    assert_eq!(kv.unwrap().value, Bytes::new());
+    let list = store
+        .list("/registry/x/café", ListOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(keys(&list.kvs), ["/registry/x/café/a", "/registry/x/café/b"]);
 }

@@ -78,4 +78,5 @@ for_each_backend!(
     concurrent_writers_produce_a_gapless_sequence,
     future_revision_is_rejected,
     large_lists_come_back_whole,
+    keys_and_values_are_opaque_bytes,
 );

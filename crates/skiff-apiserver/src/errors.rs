@@ -4,6 +4,8 @@
 //! Must not: decide request semantics; handlers pick the error, this module
 //! only renders it with upstream's code, reason and message.
 
+#![allow(clippy::result_large_err)] // ApiError is the API-facing error; handlers move it on unchanged.
+
 use axum::body::Body;
 use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
@@ -69,6 +71,7 @@ pub fn error_response(err: &ApiError) -> Response {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use skiff_api::registry::Registry;

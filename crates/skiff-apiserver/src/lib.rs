@@ -8,17 +8,17 @@
 //! Must not: talk to containers (CRI) or parse store internals; object rules
 //! (patch, defaults, validation, tables) live in `skiff-api`.
 
+pub mod allocator;
 pub mod authn;
 pub mod discovery;
+pub mod errors;
+pub mod handlers;
 pub mod kubeconfig;
+pub mod negotiate;
 pub mod openapi;
 pub mod pki;
-pub mod tls;
-pub mod errors;
-pub mod negotiate;
 pub mod request;
-pub mod watchcache;
-pub mod allocator;
-pub mod handlers;
 pub mod server;
 pub mod strategy;
+pub mod tls;
+pub mod watchcache;

@@ -7,6 +7,8 @@
 //! request bodies of the kinds kubectl's generators create are decoded
 //! ([`protobuf`]).
 
+#![allow(clippy::result_large_err)] // ApiError is the API-facing error; handlers move it on unchanged.
+
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
@@ -145,6 +147,7 @@ pub fn respond(code: StatusCode, output: &Output, value: &Value) -> Response {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -397,6 +397,7 @@ async fn run(cache: std::sync::Weak<WatchCache>, store: Arc<dyn Store>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

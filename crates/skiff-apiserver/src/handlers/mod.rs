@@ -3,6 +3,8 @@
 //!
 //! Must not: render errors itself (that is [`crate::errors`]) or hold state.
 
+#![allow(clippy::result_large_err)] // ApiError is the API-facing error; handlers move it on unchanged.
+
 mod create;
 mod delete;
 mod list;

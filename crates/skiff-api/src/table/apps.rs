@@ -14,12 +14,12 @@ const DEPLOYMENT: &[Column] = &[
     col("Ready", "string", "Number of the pod with ready state"),
     col(
         "Up-to-date",
-        "integer",
+        "string",
         "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
     ),
     col(
         "Available",
-        "integer",
+        "string",
         "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
     ),
     AGE,
@@ -102,7 +102,7 @@ const CONTROLLER_REVISION: &[Column] = &[
     col("Controller", "string", "Controller of the object"),
     col(
         "Revision",
-        "integer",
+        "string",
         "Revision indicates the revision of the state represented by Data.",
     ),
     AGE,

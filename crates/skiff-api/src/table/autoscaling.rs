@@ -25,12 +25,12 @@ pub(super) const HPA: &[Column] = &[
     ),
     col(
         "MaxPods",
-        "integer",
+        "string",
         "maxReplicas is the upper limit for the number of replicas to which the autoscaler can scale up.",
     ),
     col(
         "Replicas",
-        "integer",
+        "string",
         "currentReplicas is current number of replicas of pods managed by this autoscaler, as last seen by the autoscaler.",
     ),
     AGE,
@@ -75,58 +75,73 @@ fn hpa_targets(specs: &[Value], statuses: &[Value]) -> String {
     if specs.is_empty() {
         return "<none>".to_string();
     }
-    let mut items = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
-        let status = statuses.get(i);
-        let source = match text(spec, "/type") {
-            "Resource" => "resource",
-            "ContainerResource" => "containerResource",
-            "Pods" => "pods",
-            "Object" => "object",
-            "External" => "external",
-            _ => continue,
-        };
-        let current_of = |field: &str, percent: bool| -> String {
-            status
-                .and_then(|s| s.pointer(&format!("/{source}/current/{field}")))
-                .map(|v| match v {
-                    Value::Number(n) if percent => format!("{n}%"),
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .unwrap_or_else(|| "<unknown>".to_string())
-        };
-        let target = spec
-            .get(source)
-            .and_then(|s| s.get("target"))
-            .unwrap_or(&Value::Null);
-        let metric_name = match source {
-            "resource" | "containerResource" => text(spec, &format!("/{source}/name")).to_string(),
-            _ => text(spec, &format!("/{source}/metric/name")).to_string(),
-        };
-        let item = if let Some(avg) = target.get("averageValue").and_then(Value::as_str) {
-            let current = current_of("averageValue", false);
-            if source == "resource" || source == "containerResource" {
-                format!("{metric_name}: {current}/{avg}")
-            } else {
-                format!("{current}/{avg} (avg)")
-            }
-        } else if let Some(value) = target.get("value").and_then(Value::as_str) {
-            format!("{}/{value}", current_of("value", false))
-        } else {
-            let current = current_of("averageUtilization", true);
-            let want = target
-                .get("averageUtilization")
-                .and_then(Value::as_i64)
-                .map_or("<auto>".to_string(), |n| format!("{n}%"));
-            format!("{metric_name}: {current}/{want}")
-        };
-        items.push(item);
-    }
+    let items: Vec<String> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| metric(spec, statuses.get(i)))
+        .collect();
     if items.len() > 2 {
-        let more = items.len() - 2;
-        format!("{} + {more} more...", items[..2].join(", "))
+        format!("{} + {} more...", items[..2].join(", "), items.len() - 2)
     } else {
         items.join(", ")
+    }
+}
+
+/// One metric as `current/target`, in the form upstream uses for its source type.
+fn metric(spec: &Value, status: Option<&Value>) -> String {
+    let source = match text(spec, "/type") {
+        "Resource" => "resource",
+        "ContainerResource" => "containerResource",
+        "Pods" => "pods",
+        "Object" => "object",
+        "External" => "external",
+        _ => return "<unknown type>".to_string(),
+    };
+    // The status entry must be of the same source type to count.
+    let current = |field: &str| -> Option<String> {
+        let v = status?.get(source)?.get("current")?.get(field)?;
+        Some(match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    };
+    let unknown = || "<unknown>".to_string();
+    let target = |field: &str| text(spec, &format!("/{source}/target/{field}")).to_string();
+    let average_value = spec
+        .pointer(&format!("/{source}/target/averageValue"))
+        .is_some_and(|v| !v.is_null());
+    match source {
+        "resource" | "containerResource" => {
+            let name = text(spec, &format!("/{source}/name"));
+            if average_value {
+                format!(
+                    "{name}: {}/{}",
+                    current("averageValue").unwrap_or_else(unknown),
+                    target("averageValue")
+                )
+            } else {
+                let now = current("averageUtilization")
+                    .map(|p| format!("{p}%"))
+                    .unwrap_or_else(unknown);
+                let want = spec
+                    .pointer(&format!("/{source}/target/averageUtilization"))
+                    .and_then(Value::as_i64)
+                    .map_or_else(|| "<auto>".to_string(), |n| format!("{n}%"));
+                format!("{name}: {now}/{want}")
+            }
+        }
+        "pods" => format!(
+            "{}/{}",
+            current("averageValue").unwrap_or_else(unknown),
+            target("averageValue")
+        ),
+        _ if average_value => {
+            format!(
+                "{}/{} (avg)",
+                current("averageValue").unwrap_or_else(unknown),
+                target("averageValue")
+            )
+        }
+        _ => format!("{}/{}", current("value").unwrap_or_else(unknown), target("value")),
     }
 }

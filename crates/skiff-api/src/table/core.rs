@@ -170,6 +170,8 @@ fn service(obj: &Value, now: jiff::Timestamp) -> Row {
                 })
                 .filter(|s| !s.is_empty())
                 .collect();
+            ips.sort_unstable();
+            ips.dedup();
             ips.extend(external_ips);
             if ips.is_empty() {
                 "<pending>".to_string()
@@ -193,7 +195,7 @@ fn service(obj: &Value, now: jiff::Timestamp) -> Row {
     vec![
         json!(name(obj)),
         json!(ty),
-        json!(or_none(text(obj, "/spec/clusterIP"))),
+        json!(cluster_ip(obj)),
         json!(external),
         json!(or_none(ports.join(","))),
         json!(age_of(obj, now)),
@@ -339,4 +341,17 @@ fn endpoints(obj: &Value, now: jiff::Timestamp) -> Row {
         }
     };
     vec![json!(name(obj)), json!(cell), json!(age_of(obj, now))].into()
+}
+
+/// The first of `spec.clusterIPs` (or `spec.clusterIP`), `<none>` without one.
+fn cluster_ip(obj: &Value) -> String {
+    let first = list(obj, "/spec/clusterIPs")
+        .first()
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    or_none(if first.is_empty() {
+        text(obj, "/spec/clusterIP")
+    } else {
+        first
+    })
 }

@@ -70,12 +70,14 @@ pub(super) fn event(obj: &Value, now: jiff::Timestamp) -> Row {
         "" => kind,
         n => format!("{kind}/{n}"),
     };
-    let component = text(obj, "/source/component");
-    let source = if component.is_empty() && !text(obj, "/reportingComponent").is_empty() {
-        join_source(text(obj, "/reportingComponent"), text(obj, "/reportingInstance"))
-    } else {
-        join_source(component, text(obj, "/source/host"))
+    let first_non_empty = |a: &'static str, b: &'static str| {
+        let v = text(obj, a);
+        if v.is_empty() { text(obj, b) } else { v }
     };
+    let source = join_source(
+        first_non_empty("/source/component", "/reportingComponent"),
+        first_non_empty("/source/host", "/reportingInstance"),
+    );
     vec![
         json!(last),
         json!(text(obj, "/type")),

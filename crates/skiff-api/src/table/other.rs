@@ -177,17 +177,14 @@ fn first_three(items: Vec<String>) -> String {
 fn endpoint_slice(obj: &Value, now: jiff::Timestamp) -> Row {
     let ports: Vec<String> = list(obj, "/ports")
         .iter()
-        .map(|p| {
-            p.get("port")
-                .and_then(Value::as_i64)
-                .map_or_else(|| "<unset>".to_string(), |n| n.to_string())
-        })
+        .map(
+            |p| match (p.get("port").and_then(Value::as_i64), text(p, "/name")) {
+                (Some(n), _) => n.to_string(),
+                (None, "") => "*".to_string(),
+                (None, name) => name.to_string(),
+            },
+        )
         .collect();
-    let ports = if ports.is_empty() {
-        "<unset>".to_string()
-    } else {
-        ports.join(",")
-    };
     let addresses: Vec<String> = list(obj, "/endpoints")
         .iter()
         .flat_map(|e| {
@@ -197,11 +194,12 @@ fn endpoint_slice(obj: &Value, now: jiff::Timestamp) -> Row {
                 .map(str::to_string)
         })
         .collect();
+    let (ports, addresses) = (first_three(ports), first_three(addresses));
     vec![
         json!(name(obj)),
         json!(text(obj, "/addressType")),
         json!(ports),
-        json!(first_three(addresses)),
+        json!(addresses),
         json!(age_of(obj, now)),
     ]
     .into()

@@ -344,3 +344,61 @@ fn every_registered_kind_has_a_printer_with_matching_cells() {
         }
     }
 }
+
+#[test]
+fn metric_quota_and_slice_formats() {
+    let hpa = json!({"metadata": {"name": "h"}, "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 3,
+        "metrics": [
+            {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "100Mi"}}},
+            {"type": "Pods", "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "10"}}},
+            {"type": "External", "external": {"metric": {"name": "q"}, "target": {"type": "Value", "value": "5"}}}]},
+        "status": {"currentMetrics": [{"type": "Resource", "resource": {"name": "memory", "current": {"averageValue": "50Mi"}}}]}});
+    let t = table("autoscaling", "v2", "horizontalpodautoscalers", &[hpa]);
+    assert_eq!(cells(&t, 0)[2], "memory: 50Mi/100Mi, <unknown>/10 + 1 more...");
+    assert_eq!(cells(&t, 0)[3], "<unset>");
+
+    let quota = json!({"metadata": {"name": "q"}, "status": {"hard": {"limits.cpu": "2", "requests.cpu": "1", "pods": "10"},
+        "used": {"requests.cpu": "500m", "pods": "3"}}});
+    let t = table("", "v1", "resourcequotas", &[quota]);
+    assert_eq!(headers(&t).0, ["NAME", "REQUEST", "LIMIT", "AGE"]);
+    assert_eq!(
+        cells(&t, 0)[..3],
+        ["q", "pods: 3/10, requests.cpu: 500m/1", "limits.cpu: 0/2"]
+    );
+
+    let slice = json!({"metadata": {"name": "web-x"}, "addressType": "IPv4", "ports": [{"port": 80}, {"name": "dns"}, {}],
+        "endpoints": [{"addresses": ["10.0.0.1"]}, {"addresses": ["10.0.0.2"]}, {"addresses": ["10.0.0.3"]}, {"addresses": ["10.0.0.4"]}]});
+    let t = table("discovery.k8s.io", "v1", "endpointslices", &[slice]);
+    assert_eq!(
+        cells(&t, 0)[..4],
+        [
+            "web-x",
+            "IPv4",
+            "80,dns,*",
+            "10.0.0.1,10.0.0.2,10.0.0.3 + 1 more..."
+        ]
+    );
+
+    let pvc = json!({"metadata": {"name": "data"}, "spec": {"storageClassName": "local"}, "status": {"phase": "Pending"}});
+    let t = table("", "v1", "persistentvolumeclaims", &[pvc]);
+    assert_eq!(
+        cells(&t, 0),
+        [
+            "data",
+            "Pending",
+            "",
+            "",
+            "",
+            "local",
+            "<unset>",
+            "<unknown>",
+            "<unset>"
+        ]
+    );
+
+    let headless = json!({"metadata": {"name": "db"}, "spec": {"type": "ClusterIP", "clusterIP": "None", "clusterIPs": ["None"]}});
+    assert_eq!(
+        cells(&table("", "v1", "services", &[headless]), 0)[2..5],
+        ["None", "<none>", "<none>"]
+    );
+}

@@ -95,7 +95,6 @@ pub(super) const PVC: &[Column] = &[
 ];
 pub(super) const RESOURCE_QUOTA: &[Column] = &[
     NAME,
-    AGE,
     col(
         "Request",
         "string",
@@ -106,6 +105,7 @@ pub(super) const RESOURCE_QUOTA: &[Column] = &[
         "string",
         "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.",
     ),
+    AGE,
 ];
 pub(super) const LIMIT_RANGE: &[Column] = &[NAME, col("Created At", "date", super::AGE_DESC)];
 
@@ -150,7 +150,7 @@ pub(super) fn pv(obj: &Value, now: jiff::Timestamp) -> Row {
         json!(if vac.is_empty() { "<unset>" } else { vac }),
         json!(text(obj, "/status/reason")),
         json!(age_of(obj, now)),
-        json!(text(obj, "/spec/volumeMode")),
+        json!(unset_if_empty(text(obj, "/spec/volumeMode"))),
     ]
     .into()
 }
@@ -186,7 +186,7 @@ pub(super) fn pvc(obj: &Value, now: jiff::Timestamp) -> Row {
     } else {
         (String::new(), String::new())
     };
-    let vac = text(obj, "/status/currentVolumeAttributesClassName");
+    let vac = text(obj, "/spec/volumeAttributesClassName");
     vec![
         json!(name(obj)),
         json!(phase),
@@ -196,7 +196,7 @@ pub(super) fn pvc(obj: &Value, now: jiff::Timestamp) -> Row {
         json!(storage_class(obj)),
         json!(if vac.is_empty() { "<unset>" } else { vac }),
         json!(age_of(obj, now)),
-        json!(text(obj, "/spec/volumeMode")),
+        json!(unset_if_empty(text(obj, "/spec/volumeMode"))),
     ]
     .into()
 }
@@ -229,9 +229,9 @@ pub(super) fn resource_quota(obj: &Value, now: jiff::Timestamp) -> Row {
     }
     vec![
         json!(name(obj)),
-        json!(age_of(obj, now)),
         json!(requests.join(", ")),
         json!(limits.join(", ")),
+        json!(age_of(obj, now)),
     ]
     .into()
 }
@@ -242,4 +242,8 @@ pub(super) fn limit_range(obj: &Value, _now: jiff::Timestamp) -> Row {
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default();
     vec![json!(name(obj)), json!(created)].into()
+}
+
+fn unset_if_empty(v: &str) -> &str {
+    if v.is_empty() { "<unset>" } else { v }
 }

@@ -2,7 +2,8 @@
 //! `/openapi/v3` and one OpenAPI 3.0 document per group/version at
 //! `/openapi/v3/api/v1`, `/openapi/v3/apis/<group>/<version>`.
 //!
-//! Owns: assembling documents from [`schemas`] and [`paths`], and caching
+//! Owns: assembling documents from [`schemas`] and [`paths`] (v2 also as
+//! gnostic protobuf, see [`proto`], which is what client-go asks for), and caching
 //! them. Each document is generated on its first request (never at
 //! start-up), serialised once to bytes with a content hash used as ETag and
 //! as the `hash` of the v3 index, and served from memory afterwards.
@@ -13,6 +14,7 @@
 mod kubectl_tests;
 mod params;
 mod paths;
+mod proto;
 mod schemas;
 #[cfg(test)]
 mod tests;
@@ -55,6 +57,8 @@ impl Cached {
 struct Documents {
     registry: Arc<Registry>,
     v2: OnceLock<Cached>,
+    /// The v2 document as gnostic protobuf.
+    v2_proto: OnceLock<Cached>,
     /// v3 documents by index path (`api/v1`, `apis/apps/v1`).
     v3: BTreeMap<String, (String, String, OnceLock<Cached>)>,
 }
@@ -73,6 +77,7 @@ impl Documents {
         Documents {
             registry,
             v2: OnceLock::new(),
+            v2_proto: OnceLock::new(),
             v3,
         }
     }
@@ -85,6 +90,18 @@ impl Documents {
         self.v2.get_or_init(|| {
             let resources: Vec<&ResourceDef> = self.registry.all().iter().collect();
             Cached::new(&document(&resources, &self.group_versions(), Flavor::V2))
+        })
+    }
+
+    fn v2_proto(&self) -> &Cached {
+        self.v2_proto.get_or_init(|| {
+            let doc: Value = serde_json::from_slice(&self.v2().body).unwrap_or_default();
+            let body = Bytes::from(proto::encode_document(&doc));
+            let sum = digest::digest(&digest::SHA512, &body);
+            Cached {
+                body,
+                hash: sum.as_ref().iter().map(|b| format!("{b:02X}")).collect(),
+            }
         })
     }
 
@@ -164,14 +181,53 @@ where
     }
 }
 
+/// The protobuf media types client-go asks `/openapi/v2` for.
+const V2_PROTOBUF: [&str; 2] = [
+    "application/com.github.proto-openapi.spec.v2@v1.0+protobuf",
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+];
+
+/// Whether a protobuf type comes before JSON in the Accept header.
+fn v2_protobuf_accepted(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    for entry in accept.split(',') {
+        let media = entry.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if V2_PROTOBUF.contains(&media.as_str()) {
+            return true;
+        }
+        if matches!(media.as_str(), "application/json" | "*/*" | "application/*") {
+            return false;
+        }
+    }
+    false
+}
+
 async fn v2(State(docs): State<Arc<Documents>>, headers: HeaderMap) -> Response {
-    // kubectl asks for protobuf first; JSON is what skiff serves.
-    let hash = match generate(&docs, |d| Some(Bytes::from(d.v2().hash.clone()))).await {
+    let protobuf = v2_protobuf_accepted(&headers);
+    let built = generate(&docs, move |d| {
+        let c = if protobuf { d.v2_proto() } else { d.v2() };
+        Some(Bytes::from(c.hash.clone()))
+    })
+    .await;
+    let hash = match built {
         Ok(h) => String::from_utf8_lossy(&h).into_owned(),
         Err(resp) => return resp,
     };
-    let body = docs.v2().body.clone();
-    cached_response(body, &hash, &headers, "no-cache, private")
+    let body = if protobuf {
+        docs.v2_proto().body.clone()
+    } else {
+        docs.v2().body.clone()
+    };
+    let mut resp = cached_response(body, &hash, &headers, "no-cache, private");
+    if protobuf {
+        // The `@` form is not a valid media type to Go's parser: always answer the dotted one.
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(V2_PROTOBUF[1]));
+    }
+    resp
 }
 
 async fn v3_index(State(docs): State<Arc<Documents>>) -> Response {

@@ -280,6 +280,17 @@ impl Streaming {
         }
     }
 
+    /// Reads lines until none arrives for `quiet` (or kubectl exits); returns
+    /// how many were read.
+    pub fn drain(&mut self, quiet: Duration) -> usize {
+        let mut read = 0;
+        while let Ok(line) = self.lines.recv_timeout(quiet) {
+            self.seen.push(line);
+            read += 1;
+        }
+        read
+    }
+
     /// Every line read so far.
     pub fn seen(&self) -> &[String] {
         &self.seen

@@ -178,7 +178,7 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
         coordination::v1 as coord, core::v1 as core, discovery::v1 as disc, events::v1 as ev,
         policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as sched, storage::v1 as storage,
     };
-    let mut list = vec![
+    vec![
         resource!(core::Namespace, short: ["ns"], categories: [], sub: ["status", "finalize"]),
         resource!(core::Node, short: ["no"], categories: [], sub: ["status", "proxy"]),
         resource!(core::Pod, short: ["po"], categories: ["all"],
@@ -214,12 +214,7 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
         resource!(policy::PodDisruptionBudget, short: ["pdb"], categories: [], sub: ["status"]),
         resource!(storage::StorageClass, short: ["sc"], categories: [], sub: []),
         resource!(sched::PriorityClass, short: ["pc"], categories: [], sub: []),
-    ];
-    // Upstream serves events.k8s.io Events without short names (core's `ev` wins).
-    if let Some(ev) = list.iter_mut().find(|r| r.group == "events.k8s.io") {
-        ev.short_names = &[];
-    }
-    list
+    ]
 }
 
 #[cfg(test)]

@@ -154,6 +154,11 @@ fn kubectl_api_resources_lists_every_kind_like_upstream() {
             "ClusterRole"
         ]
     );
+    assert_eq!(row(&out, "events", "v1"), ["events", "ev", "v1", "true", "Event"]);
+    assert_eq!(
+        row(&out, "events", "events.k8s.io/v1"),
+        ["events", "ev", "events.k8s.io/v1", "true", "Event"]
+    );
     assert!(!out.contains("pods/"), "subresources are not listed:\n{out}");
     // Aggregated discovery was used: no per-group-version fetches.
     assert!(s.seen.lock().unwrap().is_empty(), "{:?}", s.seen.lock().unwrap());

@@ -8,6 +8,11 @@ use serde_json::{Value, json};
 pub(crate) fn service(obj: &mut Value) {
     let Some(spec) = object(obj, "spec") else { return };
     set_str(spec, "sessionAffinity", "None");
+    if str_of(spec, "sessionAffinity") == "None"
+        && let Some(map) = spec.as_object_mut()
+    {
+        map.remove("sessionAffinityConfig");
+    }
     set_str(spec, "type", "ClusterIP");
     let ty = str_of(spec, "type").to_string();
     each(spec, "ports", |p| {
@@ -45,6 +50,15 @@ pub(crate) fn service(obj: &mut Value) {
     }
     if let Some(status) = object(obj, "status") {
         set(status, "loadBalancer", json!({}));
+        if ty == "LoadBalancer"
+            && let Some(lb) = existing(status, "loadBalancer")
+        {
+            each(lb, "ingress", |ing| {
+                if !str_of(ing, "ip").is_empty() {
+                    set_str(ing, "ipMode", "VIP");
+                }
+            });
+        }
     }
 }
 

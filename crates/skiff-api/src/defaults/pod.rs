@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 pub(crate) fn pod(obj: &mut Value) {
     let Some(spec) = object(obj, "spec") else { return };
     pod_spec(spec);
+    pod_only_spec(spec);
     requests_from_limits(spec);
     set_str(spec, "serviceAccountName", "default");
     let sa = str_of(spec, "serviceAccountName").to_string();
@@ -41,15 +42,31 @@ pub(crate) fn pod_spec(spec: &mut Value) {
     set(spec, "securityContext", json!({}));
     set(spec, "terminationGracePeriodSeconds", json!(30));
     set_str(spec, "schedulerName", "default-scheduler");
-    set(spec, "enableServiceLinks", json!(true));
-    let host_network = spec.get("hostNetwork").and_then(Value::as_bool) == Some(true);
     for key in ["initContainers", "containers", "ephemeralContainers"] {
-        each(spec, key, |c| container(c, host_network));
+        each(spec, key, container);
     }
     each(spec, "volumes", volume);
 }
 
-fn container(c: &mut Value, host_network: bool) {
+/// What `SetDefaults_Pod` adds for Pods only (not templates): service links,
+/// and host ports equal to container ports under host networking.
+fn pod_only_spec(spec: &mut Value) {
+    set(spec, "enableServiceLinks", json!(true));
+    if spec.get("hostNetwork").and_then(Value::as_bool) == Some(true) {
+        for key in ["initContainers", "containers"] {
+            each(spec, key, |c| {
+                each(c, "ports", |p| {
+                    let unset = p.get("hostPort").and_then(Value::as_i64).unwrap_or(0) == 0;
+                    if unset && let Some(port) = p.get("containerPort").cloned() {
+                        p["hostPort"] = port;
+                    }
+                })
+            });
+        }
+    }
+}
+
+fn container(c: &mut Value) {
     if str_of(c, "imagePullPolicy").is_empty() {
         let policy = if image_tag(str_of(c, "image")) == Some("latest") {
             "Always"
@@ -61,12 +78,7 @@ fn container(c: &mut Value, host_network: bool) {
     set_str(c, "terminationMessagePath", "/dev/termination-log");
     set_str(c, "terminationMessagePolicy", "File");
     set(c, "resources", json!({}));
-    each(c, "ports", |p| {
-        set_str(p, "protocol", "TCP");
-        if host_network && let Some(port) = p.get("containerPort").cloned() {
-            set(p, "hostPort", port);
-        }
-    });
+    each(c, "ports", |p| set_str(p, "protocol", "TCP"));
     each(c, "env", |e| {
         if let Some(field_ref) = existing(e, "valueFrom").and_then(|v| existing(v, "fieldRef")) {
             set_str(field_ref, "apiVersion", "v1");
@@ -153,6 +165,13 @@ fn volume(v: &mut Value) {
         if let Some(s) = existing(v, source) {
             set(s, "defaultMode", json!(420));
         }
+    }
+    if let Some(projected) = existing(v, "projected") {
+        each(projected, "sources", |source| {
+            if let Some(token) = existing(source, "serviceAccountToken") {
+                set(token, "expirationSeconds", json!(3600));
+            }
+        });
     }
     if let Some(host_path) = existing(v, "hostPath") {
         set_str(host_path, "type", "");

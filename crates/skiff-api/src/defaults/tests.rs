@@ -135,6 +135,7 @@ fn deployment_defaults() {
     // Admission defaults belong to pods, not templates.
     assert!(pod_spec.get("serviceAccountName").is_none());
     assert!(pod_spec.get("tolerations").is_none());
+    assert!(pod_spec.get("enableServiceLinks").is_none());
 }
 
 #[test]
@@ -292,5 +293,33 @@ fn wrong_shapes_do_not_panic() {
         "v1",
         "deployments",
         json!({"spec": {"template": {"spec": {"containers": "x"}}}}),
+    );
+}
+
+#[test]
+fn host_network_pods_get_host_ports_and_affinity_config_is_dropped() {
+    let pod = defaulted(
+        "",
+        "v1",
+        "pods",
+        json!({"spec": {"hostNetwork": true, "containers": [{"name": "c", "image": "c", "ports": [{"containerPort": 8080}]}]}}),
+    );
+    assert_eq!(pod["spec"]["containers"][0]["ports"][0]["hostPort"], 8080);
+    let svc = defaulted(
+        "",
+        "v1",
+        "services",
+        json!({"spec": {"sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 5}}, "ports": [{"port": 1}]}}),
+    );
+    assert!(svc["spec"].get("sessionAffinityConfig").is_none());
+    let sticky = defaulted(
+        "",
+        "v1",
+        "services",
+        json!({"spec": {"sessionAffinity": "ClientIP", "ports": [{"port": 1}]}}),
+    );
+    assert_eq!(
+        sticky["spec"]["sessionAffinityConfig"]["clientIP"]["timeoutSeconds"],
+        10800
     );
 }

@@ -54,9 +54,13 @@ pub(crate) fn stateful_set(obj: &mut Value) {
     let Some(spec) = object(obj, "spec") else { return };
     set_str(spec, "podManagementPolicy", "OrderedReady");
     if let Some(strategy) = object(spec, "updateStrategy") {
-        set_str(strategy, "type", "RollingUpdate");
+        // rollingUpdate is only created when the type itself was defaulted.
+        if str_of(strategy, "type").is_empty() {
+            set_str(strategy, "type", "RollingUpdate");
+            object(strategy, "rollingUpdate");
+        }
         if str_of(strategy, "type") == "RollingUpdate"
-            && let Some(ru) = object(strategy, "rollingUpdate")
+            && let Some(ru) = existing(strategy, "rollingUpdate")
         {
             set(ru, "partition", json!(0));
         }

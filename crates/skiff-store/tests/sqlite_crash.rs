@@ -63,7 +63,7 @@ async fn acknowledged_writes_survive_kill_9() {
     while acked.len() < KILL_AFTER_ACKS {
         assert!(Instant::now() < deadline, "child too slow: {} acks", acked.len());
         let line = lines.next().expect("child ended early").unwrap();
-        if let Some(key) = line.strip_prefix("ACK ") {
+        if let Some(key) = line.split_once("ACK ").map(|(_, key)| key) {
             acked.push(key.to_owned());
         }
     }
@@ -71,7 +71,7 @@ async fn acknowledged_writes_survive_kill_9() {
     child.wait().unwrap();
     // Whatever else the child printed before it died was acknowledged too.
     for line in lines {
-        if let Some(key) = line.unwrap().strip_prefix("ACK ") {
+        if let Some(key) = line.unwrap().split_once("ACK ").map(|(_, key)| key.to_owned()) {
             acked.push(key.to_owned());
         }
     }

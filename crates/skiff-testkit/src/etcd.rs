@@ -16,6 +16,21 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Attempts at finding free ports (a port probed free can be taken before etcd binds it).
 const START_ATTEMPTS: usize = 3;
 
+/// Runs etcd (`$@`) in the background and a watcher of stdin beside it: at
+/// end of input the watcher SIGKILLs etcd. The script exits with etcd's status.
+const GUARD_SCRIPT: &str = r#"exec 3<&0
+"$@" </dev/null &
+etcd=$!
+(read -r _ <&3; kill -9 "$etcd" 2>/dev/null) &
+watcher=$!
+wait "$etcd"
+status=$?
+kill "$watcher" 2>/dev/null
+exit "$status""#;
+
+/// How long drop waits for the guard to reap etcd before killing it outright.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why an etcd fixture could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -63,7 +78,14 @@ impl EtcdFixture {
         let client_url = format!("http://127.0.0.1:{client_port}");
         let peer_url = format!("http://127.0.0.1:{peer_port}");
         let log = std::fs::File::create(dir.path().join("etcd.log"))?;
-        let child = Command::new(&binary)
+        // etcd runs under a small shell guard that holds a pipe from this
+        // process: when the pipe closes (drop, or this process dying even by
+        // SIGKILL) the guard kills etcd, so no etcd outlives its test.
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(GUARD_SCRIPT)
+            .arg("etcd-guard")
+            .arg(&binary)
             .arg("--name=skiff-test")
             .arg(format!("--data-dir={}", dir.path().join("data").display()))
             .arg(format!("--listen-client-urls={client_url}"))
@@ -72,7 +94,7 @@ impl EtcdFixture {
             .arg(format!("--initial-advertise-peer-urls={peer_url}"))
             .arg(format!("--initial-cluster=skiff-test={peer_url}"))
             .arg("--initial-cluster-state=new")
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
@@ -125,7 +147,16 @@ impl EtcdFixture {
 
 impl Drop for EtcdFixture {
     fn drop(&mut self) {
-        // SIGKILL: nothing in the data dir is worth a clean shutdown.
+        // Closing the pipe makes the guard SIGKILL etcd (nothing in its data
+        // dir is worth a clean shutdown) and exit.
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -166,6 +197,51 @@ mod tests {
         drop(fixture);
         assert!(!health_ok(port));
         assert!(!data.exists());
+    }
+
+    const CHILD_ENV: &str = "SKIFF_TESTKIT_ETCD_CHILD";
+
+    /// The child half of `etcd_dies_with_a_killed_test_process`.
+    #[test]
+    fn etcd_fixture_child() {
+        if std::env::var_os(CHILD_ENV).is_none() {
+            return;
+        }
+        let fixture = EtcdFixture::start().unwrap();
+        println!("PORT {}", fixture.client_port);
+        std::thread::sleep(Duration::from_secs(120));
+    }
+
+    #[test]
+    fn etcd_dies_with_a_killed_test_process() {
+        use std::io::BufRead;
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "etcd::tests::etcd_fixture_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let port: u16 = stdout
+            .lines()
+            .map(|line| line.unwrap())
+            // libtest may print its own "test ... " in front on the same line.
+            .find_map(|line| line.split_once("PORT ").map(|(_, p)| p.trim().parse().unwrap()))
+            .expect("the child reports its etcd port");
+        assert!(health_ok(port));
+        child.kill().unwrap(); // SIGKILL: no destructor runs in the child
+        child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while health_ok(port) {
+            assert!(Instant::now() < deadline, "etcd outlived its killed test process");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     #[test]

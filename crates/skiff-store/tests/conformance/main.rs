@@ -79,4 +79,5 @@ for_each_backend!(
     future_revision_is_rejected,
     large_lists_come_back_whole,
     keys_and_values_are_opaque_bytes,
+    random_operations_match_a_model,
 );

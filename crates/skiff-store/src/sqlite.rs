@@ -4,10 +4,11 @@
 //! Owns: opening the database and wiring its parts: a single writer thread
 //! with group commit ([`writer`]), a pool of reader connections ([`pool`]),
 //! read queries ([`reads`]), watches with log replay and live hand-over
-//! ([`watch`]) and batched compaction.
+//! ([`watch`]) and batched compaction ([`compact`]).
 //! Must not: block the async runtime: every SQLite call runs on the writer
 //! thread or on tokio's blocking pool.
 
+mod compact;
 mod pool;
 mod reads;
 mod schema;
@@ -22,9 +23,10 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use crate::{KeyValue, ListOptions, ListResult, Result, Revision, Store, StoreError, WatchStream};
+use compact::CompactPass;
 use pool::ReadPool;
 use watch::Hub;
-use writer::{CompactPass, Request, WriteOp, Writer, Written};
+use writer::{Request, WriteOp, Writer, Written};
 
 /// Row ids covered by one compaction step (one short write transaction).
 const COMPACT_STEP: Revision = 1000;

@@ -6,7 +6,8 @@
 //! `BEGIN IMMEDIATE` transaction, commits (one fsync for the whole batch),
 //! then publishes the batch's events to the watch hub in revision order and
 //! only then answers each caller. Compaction steps run here too, as small
-//! requests between write batches, so they never contend for SQLite's lock.
+//! requests between write batches (see [`super::compact`]), so they never
+//! contend for SQLite's lock.
 //! Must not: run on the async runtime (it blocks on SQLite and fsync).
 
 use std::sync::Arc;
@@ -17,8 +18,9 @@ use bytes::Bytes;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
+use super::compact::{CompactPass, compact_range, set_compacted};
 use super::reads::{LatestRow, latest_row};
-use super::schema::{META_COMPACTED, backend};
+use super::schema::backend;
 use super::watch::Hub;
 use crate::{KeyValue, Revision, StoreError, WatchEvent};
 
@@ -46,15 +48,6 @@ pub(crate) enum WriteOp {
 pub(crate) struct Written {
     pub revision: Revision,
     pub prev: Option<KeyValue>,
-}
-
-/// Which compaction pass a [`Request::CompactRange`] runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CompactPass {
-    /// Rows that a newer row at or below the compaction revision replaced.
-    Superseded,
-    /// Tombstones at or below the compaction revision with no older rows left.
-    Tombstones,
 }
 
 /// One message to the writer thread.
@@ -362,57 +355,4 @@ fn insert_row(conn: &Connection, id: Revision, key: &str, row: &NewRow) -> Resul
     ])
     .map_err(backend)?;
     Ok(())
-}
-
-/// Records a new compacted revision, checking it is neither in the future nor already compacted.
-fn set_compacted(
-    conn: &Connection,
-    current: Revision,
-    compacted: &mut Revision,
-    rev: Revision,
-) -> Result<Result<(), StoreError>, StoreError> {
-    if rev > current {
-        return Ok(Err(StoreError::FutureRevision {
-            requested: rev,
-            current,
-        }));
-    }
-    if rev <= *compacted {
-        return Ok(Err(StoreError::Compacted {
-            requested: rev,
-            compacted: *compacted,
-        }));
-    }
-    let sql = "INSERT INTO meta (name, value) VALUES (?1, ?2)
-               ON CONFLICT (name) DO UPDATE SET value = excluded.value";
-    conn.execute(sql, params![META_COMPACTED, rev]).map_err(backend)?;
-    *compacted = rev;
-    Ok(Ok(()))
-}
-
-/// Deletes compactable rows with ids in `[lo, hi)`.
-///
-/// Superseded pass: rows below `revision` replaced by a newer row of the same
-/// key at or below `revision` (never a key's latest row as of `revision`, so
-/// reads at `revision` and later are unaffected). Tombstone pass (after the
-/// superseded pass has covered everything): tombstones at or below `revision`
-/// with no older row left, which no read or watch at `revision` or later needs.
-fn compact_range(
-    conn: &Connection,
-    pass: CompactPass,
-    revision: Revision,
-    lo: Revision,
-    hi: Revision,
-) -> Result<usize, StoreError> {
-    let sql = match pass {
-        CompactPass::Superseded => {
-            "DELETE FROM log WHERE id >= ?1 AND id < ?2 AND id < ?3 AND EXISTS
-               (SELECT 1 FROM log n WHERE n.key = log.key AND n.id > log.id AND n.id <= ?3)"
-        }
-        CompactPass::Tombstones => {
-            "DELETE FROM log WHERE id >= ?1 AND id < ?2 AND id <= ?3 AND deleted = 1 AND NOT EXISTS
-               (SELECT 1 FROM log o WHERE o.key = log.key AND o.id < log.id)"
-        }
-    };
-    conn.execute(sql, params![lo, hi, revision]).map_err(backend)
 }

@@ -177,21 +177,23 @@ impl Store for EtcdStore {
         if let Some(limit) = opts.limit.filter(|l| *l > 0) {
             get = get.with_limit(i64::try_from(limit).unwrap_or(i64::MAX));
         }
-        let resp = self
-            .kv()
-            .get(start, Some(get))
-            .await
-            .map_err(|e| match map_err(e) {
-                StoreError::Compacted { compacted, .. } => StoreError::Compacted {
+        let resp = match self.kv().get(start, Some(get)).await.map_err(map_err) {
+            Ok(resp) => resp,
+            Err(StoreError::Compacted { compacted, .. }) => {
+                return Err(StoreError::Compacted {
                     requested: revision.unwrap_or_default(),
                     compacted,
-                },
-                StoreError::FutureRevision { current, .. } => StoreError::FutureRevision {
+                });
+            }
+            Err(StoreError::FutureRevision { .. }) => {
+                let current = self.current_revision().await?;
+                return Err(StoreError::FutureRevision {
                     requested: revision.unwrap_or_default(),
                     current,
-                },
-                other => other,
-            })?;
+                });
+            }
+            Err(other) => return Err(other),
+        };
         let kvs = resp.kvs().iter().map(convert_kv).collect::<Result<Vec<_>>>()?;
         let read_at = revision.unwrap_or_else(|| resp.header().map_or(0, |h| h.revision()));
         Ok(ListResult {
@@ -275,7 +277,7 @@ impl Store for EtcdStore {
         let stream = self
             .client
             .watch_client()
-            .watch(prefix, Some(options))
+            .watch(range_start(prefix), Some(options))
             .await
             .map_err(map_err)?;
         let live = futures::stream::unfold(Some(stream), move |state| async move {

@@ -340,6 +340,11 @@ pub async fn watch_only_sees_its_prefix(store: Shared) {
     let event = next(&mut watch).await;
     assert_eq!((event.key(), event.revision()), ("/registry/pods/ns/a", r));
     quiet(&mut watch).await;
+    // The empty prefix is every key.
+    let mut everything = store.watch("", r0).await.unwrap();
+    for expected in (r0 + 1)..=r {
+        assert_eq!(next(&mut everything).await.revision(), expected);
+    }
 }
 
 pub async fn compaction_makes_old_revisions_compacted(store: Shared) {
@@ -443,9 +448,15 @@ pub async fn concurrent_writers_produce_a_gapless_sequence(store: Shared) {
 pub async fn future_revision_is_rejected(store: Shared) {
     let now = store.create("/registry/a/b", val("v")).await.unwrap();
     let err = store.list("/registry/", at(now + 5)).await.unwrap_err();
-    assert!(matches!(err, StoreError::FutureRevision { .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::FutureRevision { requested, current } if requested == now + 5 && current == now),
+        "{err:?}"
+    );
     let err = store.compact(now + 5).await.unwrap_err();
-    assert!(matches!(err, StoreError::FutureRevision { .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::FutureRevision { current, .. } if current == now),
+        "{err:?}"
+    );
 }
 
 pub async fn large_lists_come_back_whole(store: Shared) {

@@ -18,6 +18,7 @@ mod others;
 mod pod;
 mod pod_update;
 pub mod quantity;
+mod schema;
 mod service;
 mod unknown;
 mod workloads;

@@ -419,12 +419,17 @@ fn unknown_fields_are_reported_by_path() {
     for _ in 0..1000 {
         std::hint::black_box(unknown_fields(&d, &clean));
     }
-    // Debug build; a release build is several times faster.
-    assert!(
-        start.elapsed().as_micros() / 1000 < 500,
-        "took {:?} per pod",
-        start.elapsed() / 1000
-    );
+    let per_pod = start.elapsed() / 1000;
+    eprintln!("unknown_fields: {per_pod:?} per pod");
+    // A loose bound (debug build, shared machine): catches pathological slowness only.
+    assert!(per_pod.as_millis() < 20, "took {per_pod:?} per pod");
+    let start = std::time::Instant::now();
+    for _ in 0..1000 {
+        let mut p = pod(json!({"containers": [{"name": "web", "image": "nginx"}]}));
+        apply_defaults(&d, &mut p);
+        std::hint::black_box(validate_create(&d, &p));
+    }
+    eprintln!("defaults + validation: {:?} per pod", start.elapsed() / 1000);
 }
 
 #[test]
@@ -509,4 +514,45 @@ fn smaller_kinds() {
         f[0].starts_with("roleRef: Invalid value:") && f[0].ends_with("cannot change roleRef"),
         "{f:?}"
     );
+}
+
+#[test]
+fn every_kind_has_a_schema_and_typical_objects_have_no_unknown_fields() {
+    let reg = Registry::builtin();
+    for d in reg.all() {
+        assert!(
+            super::schema::tree(d).is_some(),
+            "{} has no compiled schema",
+            d.plural
+        );
+    }
+    let deploy = def("apps", "deployments");
+    let mut obj = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default", "labels": {"app": "web"}, "annotations": {"a": "b"},
+                     "ownerReferences": [{"apiVersion": "v1", "kind": "X", "name": "x", "uid": "u"}]},
+        "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {"metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx", "resources": {"limits": {"cpu": "1"}},
+                "env": [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                "readinessProbe": {"httpGet": {"port": 80}}}],
+                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "k", "operator": "In", "values": ["v"]}]}]}}}}}},
+        "status": {"replicas": 1, "conditions": [{"type": "Available", "status": "True"}]}});
+    apply_defaults(&deploy, &mut obj);
+    assert!(
+        unknown_fields(&deploy, &obj).is_empty(),
+        "{:?}",
+        unknown_fields(&deploy, &obj)
+    );
+    obj["spec"]["template"]["spec"]["containers"][0]["resources"]["limitz"] = json!({});
+    obj["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]["bogus"] = json!(null);
+    assert_eq!(
+        unknown_fields(&deploy, &obj),
+        vec![
+            "spec.template.spec.containers[0].resources.limitz".to_string(),
+            "spec.template.spec.affinity.nodeAffinity.bogus".to_string()
+        ]
+    );
+    let cr = def("apps", "controllerrevisions");
+    let rev = json!({"metadata": {"name": "r"}, "revision": 1, "data": {"anything": {"goes": true}}});
+    assert!(unknown_fields(&cr, &rev).is_empty());
 }

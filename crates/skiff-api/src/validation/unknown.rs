@@ -1,14 +1,17 @@
 //! Unknown-field detection for `fieldValidation=Strict|Warn`: the object is
-//! round-tripped through its `k8s-openapi` type (which drops unknown fields)
-//! and compared with what the client sent; every key that did not survive is
-//! reported by its path (`spec.containers[0].foo`).
+//! walked along its kind's compiled schema ([`super::schema`]) and every key
+//! the schema does not know is reported by its path (`spec.containers[0].foo`).
+//! Kinds without a compiled schema fall back to a typed round trip through
+//! the kind's `normalize`, comparing what survived with what was sent.
 
 use crate::registry::ResourceDef;
 use serde_json::Value;
 
 /// Field paths present in `obj` that `def`'s schema does not know.
-/// An object of the wrong shape yields no paths (decoding reports it).
 pub fn unknown_fields(def: &ResourceDef, obj: &Value) -> Vec<String> {
+    if let Some(tree) = super::schema::tree(def) {
+        return tree.unknown(obj);
+    }
     let Ok(known) = (def.normalize)(obj.clone()) else {
         return Vec::new();
     };
@@ -28,10 +31,8 @@ fn diff(sent: &Value, known: &Value, path: &mut String, out: &mut Vec<String>) {
                 path.push_str(key);
                 match k.get(key) {
                     Some(kv) => diff(value, kv, path, out),
-                    // Nulls and empty values are dropped by the round trip without being unknown.
-                    None if value.is_null() => {}
-                    None if is_top_level_type_meta(path) => {}
-                    None if is_empty(value) => {}
+                    // The round trip drops nulls and type meta without them being unknown.
+                    None if value.is_null() || path == "apiVersion" || path == "kind" => {}
                     None => out.push(path.clone()),
                 }
                 path.truncate(len);
@@ -47,14 +48,4 @@ fn diff(sent: &Value, known: &Value, path: &mut String, out: &mut Vec<String>) {
         }
         _ => {}
     }
-}
-
-fn is_top_level_type_meta(path: &str) -> bool {
-    path == "apiVersion" || path == "kind"
-}
-
-/// Empty objects and lists may be omitted by the typed form; they cannot hold unknown fields
-/// of interest, but an empty object under an unknown key still is one, so only lists count.
-fn is_empty(v: &Value) -> bool {
-    matches!(v, Value::Array(a) if a.is_empty())
 }

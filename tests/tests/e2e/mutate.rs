@@ -293,6 +293,14 @@ fn scale_edit_delete(backend: Backend) {
     assert!(out.starts_with("secret \"web-secret\" deleted"), "{out}");
     let err = k.fails(&["delete", "configmap", "web-config", "-n", "demo"]);
     assert!(err.stderr.contains("(NotFound)"), "{}", err.stderr);
+
+    // Deleting a namespace takes what is in it along.
+    k.ok(&["create", "configmap", "inside", "-n", "demo"]);
+    let out = k.ok(&["delete", "namespace", "demo"]);
+    assert!(out.starts_with("namespace \"demo\" deleted"), "{out}");
+    k.fails(&["get", "namespace", "demo"]);
+    k.ok(&["create", "namespace", "demo"]);
+    assert_eq!(k.ok(&["get", "configmaps", "-n", "demo", "-o", "name"]), "");
 }
 
 for_each_backend!(label_and_annotate, patch_all_types, scale_edit_delete);

@@ -38,7 +38,9 @@ use crate::pki::CertKey;
 /// A TLS handshake that takes longer than this is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// On shutdown, open connections get this long to finish their requests.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Watches never finish by themselves, so this bounds how long a server with
+/// watchers takes to stop.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// HTTP/2 streams per connection, as kube-apiserver's default.
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 1000;
 

@@ -5,7 +5,7 @@ mod server;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -46,9 +46,12 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    match cli.command {
+    let result = match cli.command {
         Command::Server(args) => runtime.block_on(server::run(args, started)),
-    }
+    };
+    // Tasks still running (e.g. cut-off watches) must not hold up the exit.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    result
 }
 
 /// Logs to stderr, with colours only on a terminal.

@@ -37,8 +37,8 @@ pub(crate) fn hpa(version: &str, obj: &mut Value) {
             ]),
         );
     }
+    // The scale-down stabilization window stays unset: the controller's flag decides it.
     if let Some(down) = object(behavior, "scaleDown") {
-        set(down, "stabilizationWindowSeconds", json!(300));
         set_str(down, "selectPolicy", "Max");
         set(
             down,

@@ -323,3 +323,37 @@ fn host_network_pods_get_host_ports_and_affinity_config_is_dropped() {
         10800
     );
 }
+
+#[test]
+fn hpa_defaults_per_version() {
+    let v2 = defaulted(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        json!({"spec": {"maxReplicas": 3, "behavior": {"scaleDown": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}}}}),
+    );
+    assert_eq!(v2["spec"]["minReplicas"], 1);
+    assert_eq!(
+        v2["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+        80
+    );
+    assert_eq!(
+        v2["spec"]["behavior"]["scaleUp"]["policies"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(v2["spec"]["behavior"]["scaleDown"]["policies"][0]["type"], "Pods");
+    assert!(
+        v2["spec"]["behavior"]["scaleDown"]
+            .get("stabilizationWindowSeconds")
+            .is_none()
+    );
+    let v1 = defaulted(
+        "autoscaling",
+        "v1",
+        "horizontalpodautoscalers",
+        json!({"spec": {"maxReplicas": 3}}),
+    );
+    assert_eq!(v1["spec"], json!({"maxReplicas": 3, "minReplicas": 1}));
+}

@@ -88,6 +88,11 @@ pub fn render(report: &Report) -> String {
             w.missing.to_string(),
         ];
         row.extend(latency_cells(w.latency.as_ref(), false));
+        let from_send = w.latency_from_send.as_ref();
+        row.extend(
+            [from_send.map(|l| l.p50_ms), from_send.map(|l| l.p99_ms)]
+                .map(|v| v.map_or("-".to_string(), |v| format!("{v:.1}"))),
+        );
         rows.push(row);
     }
     table(&mut out, &rows);
@@ -228,6 +233,7 @@ mod tests {
                 delivered: 1600,
                 missing: 0,
                 latency: None,
+                latency_from_send: None,
             }],
             memory: Some(MemoryReport {
                 pid: 42,
@@ -256,7 +262,11 @@ mod tests {
             list.contains("10000") && list.contains("3.0") && list.contains("75.5"),
             "{list}"
         );
-        assert!(line("8 writers").ends_with("-"));
+        let watch = line("8 writers");
+        assert!(
+            watch.split_whitespace().rev().take(5).all(|c| c == "-"),
+            "{watch}"
+        );
         assert!(line("idle").contains("20.0") && line("idle").contains("30.0"));
         assert!(line("10000 pods stored").ends_with("-"));
     }

@@ -1,7 +1,8 @@
 //! Watch delivery latency: one watch on the benchmark's namespace, `writers`
 //! tasks each creating a ConfigMap and then updating it back to back. For
 //! every write, latency is the time from the write's response arriving to the
-//! matching watch event (same name and resourceVersion) arriving.
+//! matching watch event (same name and resourceVersion) arriving; the time
+//! from sending the write to the event is reported beside it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -36,7 +37,19 @@ pub struct WatchResult {
     pub missing: usize,
     /// Response-to-event latency of delivered writes.
     pub latency: Option<LatencySummary>,
+    /// Request-sent-to-event latency of delivered writes.
+    pub latency_from_send: Option<LatencySummary>,
 }
+
+/// When a successful write was sent and when its response had been read.
+#[derive(Debug, Clone, Copy)]
+struct Ack {
+    sent: Instant,
+    answered: Instant,
+}
+
+/// (object name, resourceVersion) → its acknowledgement.
+type Acked = HashMap<(String, String), Ack>;
 
 /// (object name, resourceVersion) → when it was seen.
 type Seen = HashMap<(String, String), Instant>;
@@ -75,7 +88,7 @@ pub async fn run(
         tokio::spawn(async move { write(api, name, writes_each, deadline).await })
     }))
     .await;
-    let mut acked: Seen = HashMap::new();
+    let mut acked = Acked::new();
     let mut write_errors = 0;
     for log in logs {
         match log {
@@ -99,8 +112,8 @@ pub async fn run(
 }
 
 /// One writer: creates `name`, then updates it until `writes` writes are done.
-async fn write(api: Api<ConfigMap>, name: String, writes: usize, deadline: Instant) -> (Seen, usize) {
-    let mut acked = Seen::new();
+async fn write(api: Api<ConfigMap>, name: String, writes: usize, deadline: Instant) -> (Acked, usize) {
+    let mut acked = Acked::new();
     let params = PostParams::default();
     let mut current = ConfigMap {
         metadata: ObjectMeta {
@@ -114,6 +127,7 @@ async fn write(api: Api<ConfigMap>, name: String, writes: usize, deadline: Insta
         if Instant::now() >= deadline {
             return (acked, writes - seq);
         }
+        let sent = Instant::now();
         let result = if seq == 0 {
             api.create(&params, &current).await
         } else {
@@ -124,7 +138,7 @@ async fn write(api: Api<ConfigMap>, name: String, writes: usize, deadline: Insta
         match result {
             Ok(obj) => {
                 if let Some(rv) = obj.metadata.resource_version.clone() {
-                    acked.insert((name.clone(), rv), answered);
+                    acked.insert((name.clone(), rv), Ack { sent, answered });
                 }
                 current = obj;
             }
@@ -177,15 +191,17 @@ async fn observe(
 
 /// Matches acknowledged writes with arrived events. An event that arrived
 /// before the client finished reading the write's response counts as 0.
-fn join(writers: usize, acked: &Seen, arrived: &Seen, write_errors: usize) -> WatchResult {
-    let latencies: Vec<Duration> = acked
+fn join(writers: usize, acked: &Acked, arrived: &Seen, write_errors: usize) -> WatchResult {
+    let (latencies, from_send): (Vec<Duration>, Vec<Duration>) = acked
         .iter()
-        .filter_map(|(key, answered)| {
-            arrived
-                .get(key)
-                .map(|seen| seen.saturating_duration_since(*answered))
+        .filter_map(|(key, ack)| {
+            let seen = arrived.get(key)?;
+            Some((
+                seen.saturating_duration_since(ack.answered),
+                seen.saturating_duration_since(ack.sent),
+            ))
         })
-        .collect();
+        .unzip();
     WatchResult {
         writers,
         writes: acked.len(),
@@ -193,6 +209,7 @@ fn join(writers: usize, acked: &Seen, arrived: &Seen, write_errors: usize) -> Wa
         delivered: latencies.len(),
         missing: acked.len() - latencies.len(),
         latency: LatencySummary::from_samples(&latencies),
+        latency_from_send: LatencySummary::from_samples(&from_send),
     }
 }
 
@@ -209,10 +226,14 @@ mod tests {
     fn latency_is_from_response_to_event_and_lost_events_are_counted() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        let acked: Seen = [
-            (key("a", 1), t0),
-            (key("a", 2), t0 + ms(10)),
-            (key("b", 3), t0 + ms(20)),
+        let ack = |sent: u64, answered: u64| Ack {
+            sent: t0 + ms(sent),
+            answered: t0 + ms(answered),
+        };
+        let acked: Acked = [
+            (key("a", 1), ack(0, 1)),
+            (key("a", 2), ack(5, 10)),
+            (key("b", 3), ack(19, 20)),
         ]
         .into();
         // rv 2's event came before its response was read; rv 3 never came.
@@ -225,8 +246,10 @@ mod tests {
         let r = join(2, &acked, &arrived, 1);
         assert_eq!((r.writes, r.delivered, r.missing, r.write_errors), (3, 2, 1, 1));
         let l = r.latency.unwrap();
-        assert_eq!(l.max_ms, 4.0);
+        assert_eq!(l.max_ms, 3.0);
         assert_eq!(l.p50_ms, 0.0);
+        let from_send = r.latency_from_send.unwrap();
+        assert_eq!((from_send.p50_ms, from_send.max_ms), (4.0, 4.0));
     }
 
     #[tokio::test]

@@ -122,23 +122,35 @@ pub trait Store: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<(Option<KeyValue>, Revision)>;
 
     /// Keys under `prefix` (ascending), at `opts.revision` or now.
+    /// [`StoreError::Compacted`] below the compacted revision (reading *at* it
+    /// is fine), [`StoreError::FutureRevision`] above the current one.
     async fn list(&self, prefix: &str, opts: ListOptions) -> Result<ListResult>;
 
     /// Creates `key` if it does not exist; returns the new revision.
+    /// [`StoreError::AlreadyExists`] when it does.
     async fn create(&self, key: &str, value: Bytes) -> Result<Revision>;
 
     /// Replaces `key`'s value if its mod revision is `expected`; returns the new revision.
+    /// [`StoreError::NotFound`] when the key does not exist (whatever `expected`
+    /// is), [`StoreError::Conflict`] with the current value when it was modified.
     async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<Revision>;
 
     /// Deletes `key` (only if its mod revision is `expected`, when given).
-    /// Returns the deletion revision and the value it had.
+    /// Returns the deletion revision and the value it had. Errors as for
+    /// [`Store::update`].
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<(Revision, KeyValue)>;
 
-    /// Changes to keys under `prefix` with a revision strictly greater than `after`.
+    /// Changes to keys under `prefix` with a revision strictly greater than `after`:
+    /// history first, then live changes, with no gap and no duplicate. `""` is
+    /// every key. [`StoreError::Compacted`] (from this call or as the stream's
+    /// first item) when `after` is below the compacted revision. `after` may be
+    /// in the future: the stream then starts with the first change after it.
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream>;
 
     /// Forgets history older than `revision`; later reads or watches before it get
-    /// [`StoreError::Compacted`].
+    /// [`StoreError::Compacted`]. As in etcd, compacting at or below the current
+    /// compacted revision is [`StoreError::Compacted`], and above the current
+    /// revision [`StoreError::FutureRevision`].
     async fn compact(&self, revision: Revision) -> Result<()>;
 
     /// The current store revision.

@@ -86,17 +86,20 @@ impl Documents {
         self.v3.values().map(|(g, v, _)| (g.clone(), v.clone())).collect()
     }
 
-    fn v2(&self) -> &Cached {
-        self.v2.get_or_init(|| {
-            let resources: Vec<&ResourceDef> = self.registry.all().iter().collect();
-            Cached::new(&document(&resources, &self.group_versions(), Flavor::V2))
-        })
+    fn v2_value(&self) -> Value {
+        let resources: Vec<&ResourceDef> = self.registry.all().iter().collect();
+        document(&resources, &self.group_versions(), Flavor::V2)
     }
 
+    fn v2(&self) -> &Cached {
+        self.v2.get_or_init(|| Cached::new(&self.v2_value()))
+    }
+
+    /// Built from a fresh document rather than the cached JSON, so a client
+    /// that only asks for protobuf (kubectl) costs one cached copy, not two.
     fn v2_proto(&self) -> &Cached {
         self.v2_proto.get_or_init(|| {
-            let doc: Value = serde_json::from_slice(&self.v2().body).unwrap_or_default();
-            let body = Bytes::from(proto::encode_document(&doc));
+            let body = Bytes::from(proto::encode_document(&self.v2_value()));
             let sum = digest::digest(&digest::SHA512, &body);
             Cached {
                 body,

@@ -2,9 +2,9 @@
 //! database file, in the spirit of k3s's kine.
 //!
 //! Owns: opening the database and wiring its parts: a single writer thread
-//! with group commit ([`writer`]), a pool of reader connections ([`pool`]),
-//! read queries ([`reads`]), watches with log replay and live hand-over
-//! ([`watch`]) and batched compaction ([`compact`]).
+//! with group commit (`writer`), a pool of reader connections (`pool`),
+//! read queries (`reads`), watches with log replay and live hand-over
+//! (`watch`) and batched compaction (`compact`).
 //! Must not: block the async runtime: every SQLite call runs on the writer
 //! thread or on tokio's blocking pool.
 

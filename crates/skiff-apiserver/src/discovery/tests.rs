@@ -203,3 +203,34 @@ async fn etag_revalidation_returns_not_modified() {
     let second = app.oneshot(req(Some(&etag))).await.unwrap();
     assert_eq!(second.status(), StatusCode::NOT_MODIFIED);
 }
+
+#[tokio::test]
+async fn legacy_documents_decode_as_client_types() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+    let (_, _, body) = fetch("/api", None).await;
+    let versions: meta::APIVersions = serde_json::from_value(body).unwrap();
+    assert_eq!(versions.versions, ["v1"]);
+    let (_, _, body) = fetch("/apis", None).await;
+    let groups: meta::APIGroupList = serde_json::from_value(body).unwrap();
+    let registry = Registry::builtin();
+    for group in &groups.groups {
+        let (_, _, body) = fetch(&format!("/apis/{}", group.name), None).await;
+        let _: meta::APIGroup = serde_json::from_value(body).unwrap();
+        for v in &group.versions {
+            let (_, _, body) = fetch(&format!("/apis/{}", v.group_version), None).await;
+            let list: meta::APIResourceList = serde_json::from_value(body).unwrap();
+            let served = registry.in_group_version(&group.name, &v.version).count();
+            assert_eq!(
+                list.resources.iter().filter(|r| !r.name.contains('/')).count(),
+                served
+            );
+        }
+    }
+    let (_, _, body) = fetch("/api/v1", None).await;
+    let list: meta::APIResourceList = serde_json::from_value(body).unwrap();
+    assert!(
+        list.resources
+            .iter()
+            .any(|r| r.name == "pods/log" && r.verbs == ["get"])
+    );
+}

@@ -54,13 +54,29 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
     result
 }
 
+const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+
+/// The tracing filter of `--log-level`: a level name, or a filter directive
+/// list (`info,skiff_apiserver=debug`). A bare word that is no level is an error,
+/// not a silent filter on a target of that name.
+fn log_filter(level: &str) -> anyhow::Result<tracing_subscriber::EnvFilter> {
+    let is_directive = level.contains(['=', ',', ':']);
+    if !is_directive && !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+        anyhow::bail!(
+            "invalid log level {level:?}: expected one of {}",
+            LEVELS.join(", ")
+        );
+    }
+    tracing_subscriber::EnvFilter::try_new(level).with_context(|| format!("invalid log level {level:?}"))
+}
+
 /// Logs to stderr, with colours only on a terminal.
 fn init_tracing(level: &str) -> anyhow::Result<()> {
     let filter = match std::env::var("RUST_LOG") {
-        Ok(filter) if !filter.is_empty() => tracing_subscriber::EnvFilter::try_new(filter),
-        _ => tracing_subscriber::EnvFilter::try_new(level),
-    }
-    .with_context(|| format!("invalid log level {level:?}"))?;
+        Ok(filter) if !filter.is_empty() => tracing_subscriber::EnvFilter::try_new(&filter)
+            .with_context(|| format!("invalid RUST_LOG {filter:?}"))?,
+        _ => log_filter(level)?,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -108,5 +124,21 @@ mod tests {
         let Command::Server(args) = cli.command;
         assert_eq!(args.tls_san, vec!["a.example", "10.1.1.1"]);
         assert_eq!(cli.log_level, "debug");
+    }
+
+    #[test]
+    fn log_levels_are_names_or_directives() {
+        for ok in [
+            "info",
+            "DEBUG",
+            "trace",
+            "off",
+            "info,skiff_apiserver=debug",
+            "skiff=trace",
+        ] {
+            assert!(log_filter(ok).is_ok(), "{ok}");
+        }
+        let err = log_filter("verbose").unwrap_err().to_string();
+        assert!(err.contains("expected one of error, warn, info"), "{err}");
     }
 }

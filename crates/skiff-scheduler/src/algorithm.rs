@@ -93,6 +93,9 @@ pub fn num_feasible_nodes_to_find(n: usize, percentage: Option<u32>) -> usize {
     (n * pct / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
 }
 
+/// Feasible (position, node index) pairs and failures of one thread's chunk.
+type ChunkResult = (Vec<(usize, usize)>, Vec<(usize, Status)>);
+
 struct Found {
     feasible: Vec<usize>,
     failed: Vec<(usize, Status)>,
@@ -198,7 +201,7 @@ impl Algorithm {
         }
         let found = AtomicUsize::new(0);
         let chunk = n.div_ceil(self.parallelism);
-        let parts: Vec<(Vec<(usize, usize)>, Vec<(usize, Status)>)> = std::thread::scope(|scope| {
+        let parts: Vec<ChunkResult> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..self.parallelism)
                 .map(|t| {
                     let found = &found;

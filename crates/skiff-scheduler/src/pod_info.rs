@@ -69,7 +69,7 @@ impl AffinityTerm {
 
     /// Whether `pod` is one of the pods this term selects.
     pub fn matches(&self, pod: &PodInfo) -> bool {
-        (self.all_namespaces || self.namespaces.iter().any(|n| *n == pod.namespace))
+        (self.all_namespaces || self.namespaces.contains(&pod.namespace))
             && self.selector.matches(&pod.labels)
     }
 }

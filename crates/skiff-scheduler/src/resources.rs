@@ -123,8 +123,8 @@ fn requests_of(rr: &ResourceRequirements) -> Resource {
     r
 }
 
-/// The pod's effective request: `max(sum(containers) + sidecars, max(init))
-/// + overhead`, upstream's `PodRequests`. With `non_zero`, containers with no
+/// The pod's effective request, upstream's `PodRequests`: the larger of
+/// (containers + sidecars) and the largest init step, plus overhead. With `non_zero`, containers with no
 /// cpu/memory request count as 100m / 200Mi (used for scoring).
 pub fn pod_requests(pod: &Pod, non_zero: bool) -> Resource {
     let Some(spec) = &pod.spec else {

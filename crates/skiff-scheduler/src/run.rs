@@ -23,13 +23,13 @@ use crate::plugins::default_framework;
 use crate::scheduler::{BindOutcome, Scheduler};
 
 enum Ev {
-    Pod(watcher::Event<Pod>),
-    Node(watcher::Event<Node>),
-    Pc(watcher::Event<PriorityClass>),
+    Pod(Box<watcher::Event<Pod>>),
+    Node(Box<watcher::Event<Node>>),
+    Pc(Box<watcher::Event<PriorityClass>>),
     Ended(&'static str),
 }
 
-fn watch<K>(api: Api<K>, wrap: fn(watcher::Event<K>) -> Ev, name: &'static str) -> BoxStream<'static, Ev>
+fn watch<K>(api: Api<K>, wrap: fn(Box<watcher::Event<K>>) -> Ev, name: &'static str) -> BoxStream<'static, Ev>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
@@ -37,7 +37,7 @@ where
         .default_backoff()
         .filter_map(move |r| async move {
             match r {
-                Ok(e) => Some(wrap(e)),
+                Ok(e) => Some(wrap(Box::new(e))),
                 Err(e) => {
                     tracing::warn!(resource = name, error = %e, "scheduler watch error");
                     None
@@ -51,19 +51,19 @@ where
 fn handle(s: &mut Scheduler, ev: Ev) -> Result<(), Error> {
     let now = Instant::now();
     match ev {
-        Ev::Pod(e) => match e {
+        Ev::Pod(e) => match *e {
             watcher::Event::Init => s.pods_relist_started(),
             watcher::Event::InitApply(p) | watcher::Event::Apply(p) => s.pod_applied(p, now),
             watcher::Event::Delete(p) => s.pod_deleted(&p),
             watcher::Event::InitDone => s.pods_relist_done(),
         },
-        Ev::Node(e) => match e {
+        Ev::Node(e) => match *e {
             watcher::Event::Init => s.nodes_relist_started(),
             watcher::Event::InitApply(n) | watcher::Event::Apply(n) => s.node_applied(n, now),
             watcher::Event::Delete(n) => s.node_deleted(n.metadata.name.as_deref().unwrap_or("")),
             watcher::Event::InitDone => s.nodes_relist_done(),
         },
-        Ev::Pc(e) => match e {
+        Ev::Pc(e) => match *e {
             watcher::Event::InitApply(pc) | watcher::Event::Apply(pc) => s.priority_class_applied(&pc),
             watcher::Event::Delete(pc) => s.priority_class_deleted(&pc),
             watcher::Event::Init | watcher::Event::InitDone => {}
@@ -109,16 +109,17 @@ pub async fn run_with(client: kube::Client, config: SchedulerConfig, fw: Framewo
         }
         let now = Instant::now();
         let next_due = sched.queue.tick(now);
-        if sched.synced() && binds.len() < max_binds {
-            if let Some(qp) = sched.queue.pop() {
-                sched.schedule_one(qp, &mut binds, now);
-                since_yield += 1;
-                if since_yield >= 16 {
-                    since_yield = 0;
-                    tokio::task::yield_now().await;
-                }
-                continue;
+        if sched.synced()
+            && binds.len() < max_binds
+            && let Some(qp) = sched.queue.pop()
+        {
+            sched.schedule_one(qp, &mut binds, now);
+            since_yield += 1;
+            if since_yield >= 16 {
+                since_yield = 0;
+                tokio::task::yield_now().await;
             }
+            continue;
         }
         let wake = next_due
             .unwrap_or(now + Duration::from_secs(1))

@@ -74,7 +74,7 @@ impl DefaultPreemption {
         {
             return None;
         }
-        lower.sort_by(|a, b| b.priority.cmp(&a.priority));
+        lower.sort_by_key(|v| std::cmp::Reverse(v.priority));
         let mut victims = Vec::new();
         for v in lower {
             sim.add_pod(v.clone());

@@ -58,10 +58,10 @@ impl PreFilterPlugin for InterPodAffinity {
             }
             for existing in &node.pods {
                 for t in &existing.required_anti_affinity {
-                    if t.matches(pod) {
-                        if let Some(p) = pair(t, node) {
-                            *fs.existing_anti.entry(p).or_default() += 1;
-                        }
+                    if t.matches(pod)
+                        && let Some(p) = pair(t, node)
+                    {
+                        *fs.existing_anti.entry(p).or_default() += 1;
                     }
                 }
                 if !own_terms {
@@ -75,10 +75,10 @@ impl PreFilterPlugin for InterPodAffinity {
                     }
                 }
                 for t in &pod.required_anti_affinity {
-                    if t.matches(existing) {
-                        if let Some(p) = pair(t, node) {
-                            *fs.anti.entry(p).or_default() += 1;
-                        }
+                    if t.matches(existing)
+                        && let Some(p) = pair(t, node)
+                    {
+                        *fs.anti.entry(p).or_default() += 1;
                     }
                 }
             }
@@ -121,7 +121,8 @@ impl FilterPlugin for InterPodAffinity {
                 }
             }
         }
-        if !pods_exist && !(fs.affinity.is_empty() && matches_all(&pod.required_affinity, pod)) {
+        let first_of_group = fs.affinity.is_empty() && matches_all(&pod.required_affinity, pod);
+        if !pods_exist && !first_of_group {
             return Status::new(
                 Code::UnschedulableAndUnresolvable,
                 "node(s) didn't match pod affinity rules",

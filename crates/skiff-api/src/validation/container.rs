@@ -82,6 +82,9 @@ pub(crate) fn container(
             ));
         }
     }
+    if let Some(l) = c.get("lifecycle").filter(|l| l.is_object()) {
+        lifecycle(l, &format!("{path}.lifecycle"), out);
+    }
     let restartable_init = init && s(c, "restartPolicy") == "Always";
     for key in ["livenessProbe", "readinessProbe", "startupProbe"] {
         if let Some(p) = c.get(key).filter(|p| p.is_object()) {
@@ -197,12 +200,14 @@ fn resources(r: &Value, path: &str, out: &mut Vec<Cause>) {
     }
 }
 
-fn probe(p: &Value, path: &str, success_must_be_one: bool, out: &mut Vec<Cause>) {
-    let handlers: Vec<&str> = ["exec", "httpGet", "tcpSocket", "grpc"]
-        .into_iter()
-        .filter(|k| p.get(*k).is_some_and(Value::is_object))
+/// Exactly one handler among `kinds`, and an exec handler's command.
+fn handler(h: &Value, path: &str, kinds: &[&str], out: &mut Vec<Cause>) {
+    let present: Vec<&str> = kinds
+        .iter()
+        .copied()
+        .filter(|k| h.get(*k).is_some_and(Value::is_object))
         .collect();
-    match handlers.as_slice() {
+    match present.as_slice() {
         [] => out.push(Cause::new(
             "FieldValueRequired",
             path,
@@ -214,6 +219,32 @@ fn probe(p: &Value, path: &str, success_must_be_one: bool, out: &mut Vec<Cause>)
             "may not specify more than 1 handler type",
         )),
     }
+    if let Some(exec) = h.get("exec").filter(|e| e.is_object())
+        && exec
+            .get("command")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+    {
+        out.push(Cause::required(format!("{path}.exec.command")));
+    }
+}
+
+/// postStart/preStop hooks: one handler each.
+fn lifecycle(l: &Value, path: &str, out: &mut Vec<Cause>) {
+    for hook in ["postStart", "preStop"] {
+        if let Some(h) = l.get(hook).filter(|h| !h.is_null()) {
+            handler(
+                h,
+                &format!("{path}.{hook}"),
+                &["exec", "httpGet", "tcpSocket", "sleep"],
+                out,
+            );
+        }
+    }
+}
+
+fn probe(p: &Value, path: &str, success_must_be_one: bool, out: &mut Vec<Cause>) {
+    handler(p, path, &["exec", "httpGet", "tcpSocket", "grpc"], out);
     for key in [
         "initialDelaySeconds",
         "timeoutSeconds",

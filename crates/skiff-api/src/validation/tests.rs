@@ -216,7 +216,8 @@ fn pod_spec_mistakes() {
             {"name": "a", "image": "", "ports": [{"containerPort": 70000}]},
             {"name": "a", "image": "x", "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}},
              "volumeMounts": [{"name": "missing", "mountPath": "/m"}],
-             "livenessProbe": {"exec": {"command": ["true"]}, "successThreshold": 2}}],
+             "livenessProbe": {"exec": {"command": ["true"]}, "successThreshold": 2},
+             "lifecycle": {"preStop": {}}, "readinessProbe": {"exec": {}}}],
             "volumes": [{"name": "v", "configMap": {"name": "c"}, "secret": {"secretName": "s"}}]})),
     );
     let f = fields(&causes);
@@ -227,6 +228,8 @@ fn pod_spec_mistakes() {
         "spec.containers[1].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1",
         "spec.containers[1].volumeMounts[0].name: Not found: \"missing\"",
         "spec.containers[1].livenessProbe.successThreshold: Invalid value: 2: must be 1",
+        "spec.containers[1].lifecycle.preStop: Required value: must specify a handler type",
+        "spec.containers[1].readinessProbe.exec.command: Required value",
         "spec.volumes[0].configMap: Forbidden: may not specify more than 1 volume type",
         "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"",
     ] {

@@ -42,6 +42,8 @@ pub struct SqliteStore {
 
 struct Inner {
     requests: mpsc::Sender<Request>,
+    /// An exclusive lock on `<db>.lock`, held while this store is open.
+    _lock: std::fs::File,
     current: Arc<AtomicI64>,
     pool: Arc<ReadPool>,
     hub: Arc<Hub>,
@@ -49,8 +51,13 @@ struct Inner {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and starts the writer thread.
+    ///
+    /// Only one store (in any process) may have a database open: a second
+    /// would keep its own revision counter. That is refused with
+    /// [`StoreError::Backend`].
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         let path: PathBuf = path.as_ref().to_path_buf();
+        let lock = lock_database(&path)?;
         let conn = schema::open_connection(&path, true)?;
         schema::init(&conn)?;
         let mut conn = conn;
@@ -76,6 +83,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 requests,
+                _lock: lock,
                 current,
                 pool,
                 hub,
@@ -115,6 +123,30 @@ impl SqliteStore {
             }
         }
         Ok(removed)
+    }
+}
+
+/// Takes the exclusive lock that keeps a second store off the same database.
+/// (The kernel drops it when the process dies, even by `kill -9`.)
+fn lock_database(path: &Path) -> Result<std::fs::File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", Path::new(&lock_path).display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Backend(format!(
+            "database {} is already open in another store (another skiff server on this data dir?)",
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Backend(format!(
+            "cannot lock {}: {e}",
+            Path::new(&lock_path).display()
+        ))),
     }
 }
 

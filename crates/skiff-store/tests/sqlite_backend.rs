@@ -209,3 +209,20 @@ async fn watches_end_when_the_store_shuts_down() {
         .unwrap();
     assert!(end.is_none(), "the stream ends: {end:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_database_has_one_store_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let store = SqliteStore::open(&db).unwrap();
+    store.create("/registry/a", val("v")).await.unwrap();
+    let second = SqliteStore::open(&db);
+    assert!(
+        matches!(second, Err(StoreError::Backend(ref m)) if m.contains("already open")),
+        "{:?}",
+        second.err()
+    );
+    drop(store);
+    let reopened = SqliteStore::open(&db).unwrap();
+    assert_eq!(reopened.current_revision().await.unwrap(), 1);
+}

@@ -4,6 +4,7 @@
 //! line when ready, and shuts down gracefully on SIGTERM/SIGINT.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -82,7 +83,12 @@ impl Datastore {
         Ok(match self {
             Datastore::Sqlite(path) => {
                 if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                    // The database holds Secrets: only root may read it.
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
                 }
                 let store = skiff_store::sqlite::SqliteStore::open(path)
                     .with_context(|| format!("opening SQLite datastore {}", path.display()))?;

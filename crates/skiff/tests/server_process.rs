@@ -109,6 +109,14 @@ fn server_starts_serves_kubectl_restarts_and_stops_on_sigterm() {
         assert!(namespaces.contains("namespace/default"), "{namespaces}");
         assert!(namespaces.contains("namespace/kube-system"), "{namespaces}");
     }
+    use std::os::unix::fs::PermissionsExt;
+    for private in ["db", "tls", "tls/ca.key", "admin.kubeconfig", "token"] {
+        let mode = std::fs::metadata(data.join(private))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{private} is readable by others: {mode:o}");
+    }
     let ca = std::fs::read(data.join("tls/ca.crt")).unwrap();
     let admin = std::fs::read(data.join("tls/admin.crt")).unwrap();
     let token = std::fs::read(data.join("token")).unwrap();

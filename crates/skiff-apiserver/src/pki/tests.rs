@@ -175,3 +175,10 @@ fn host_addresses_come_from_procfs_formats() {
         .collect();
     assert_eq!(v6, vec!["::1", "fd00::2"]);
 }
+
+#[test]
+fn host_addresses_of_this_machine_include_loopback() {
+    if Path::new("/proc/net/fib_trie").exists() {
+        assert!(host_addresses().contains(&IpAddr::from([127, 0, 0, 1])));
+    }
+}

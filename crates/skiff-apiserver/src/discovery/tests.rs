@@ -234,3 +234,34 @@ async fn legacy_documents_decode_as_client_types() {
             .any(|r| r.name == "pods/log" && r.verbs == ["get"])
     );
 }
+
+/// kube-rs's discovery (legacy and aggregated) over the router as an
+/// in-process service, as skiff's own components see it.
+#[tokio::test]
+async fn kube_rs_discovery_resolves_every_kind() {
+    use kube::discovery::{Discovery, Scope};
+    let client = kube::Client::new(router(Arc::new(Registry::builtin())), "default");
+    for aggregated in [false, true] {
+        let discovery = Discovery::new(client.clone());
+        let discovery = if aggregated {
+            discovery.run_aggregated().await.unwrap()
+        } else {
+            discovery.run().await.unwrap()
+        };
+        let apps = discovery.get("apps").unwrap();
+        let (deploy, caps) = apps.recommended_kind("Deployment").unwrap();
+        assert_eq!(deploy.plural, "deployments");
+        assert_eq!(caps.scope, Scope::Namespaced);
+        assert!(
+            caps.subresources
+                .iter()
+                .any(|(sub, _)| sub.plural == "deployments/scale" || sub.plural == "scale")
+        );
+        let autoscaling = discovery.get("autoscaling").unwrap();
+        assert_eq!(autoscaling.preferred_version_or_latest(), "v2");
+        let core = discovery.get("").unwrap();
+        let (node, caps) = core.recommended_kind("Node").unwrap();
+        assert_eq!(node.plural, "nodes");
+        assert_eq!(caps.scope, Scope::Cluster);
+    }
+}

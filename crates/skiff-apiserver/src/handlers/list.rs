@@ -16,7 +16,7 @@ use skiff_api::status::ApiError;
 use skiff_store::{ListOptions, Revision, StoreError};
 
 use super::Ctx;
-use super::read::{parse_rv, served_bytes, served_value, sync_for_read, table_of};
+use super::read::{parse_rv, served_as_stored, served_bytes, served_value, sync_for_read, table_of};
 use crate::errors::{ApiResult, generic_store_error};
 use crate::negotiate::{self, Output};
 use crate::request::RvMatch;
@@ -268,11 +268,16 @@ fn concat_list(ctx: &Ctx, meta: &Value, items: &[Arc<CachedObject>]) -> Bytes {
         meta
     );
     buf.put_slice(head.as_bytes());
+    let as_stored = served_as_stored(ctx);
     for (i, obj) in items.iter().enumerate() {
         if i > 0 {
             buf.put_u8(b',');
         }
-        buf.put_slice(&served_bytes(ctx, obj));
+        if as_stored {
+            buf.put_slice(&obj.json);
+        } else {
+            buf.put_slice(&served_bytes(ctx, obj));
+        }
     }
     buf.put_slice(b"]}");
     buf.freeze()

@@ -108,6 +108,9 @@ async fn dispatch(server: Arc<ApiServer>, req: Request) -> ApiResult<Response> {
     {
         return Err(not_found());
     }
+    if def.namespaced && path.namespace.is_none() && (path.name.is_some() || parts.method != Method::GET) {
+        return Err(not_found());
+    }
     let query = Query::parse(parts.uri.query())?;
     let output = negotiate::output_from_headers(&parts.headers, query.include_object.as_deref());
     let ctx = Ctx {

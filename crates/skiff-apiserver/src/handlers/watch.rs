@@ -30,11 +30,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 struct Encoder {
     ctx: Ctx,
     include: Option<String>,
-    first_table: bool,
 }
 
 impl Encoder {
-    fn event(&mut self, ty: &str, obj: &CachedObject) -> Bytes {
+    fn event(&self, ty: &str, obj: &CachedObject) -> Bytes {
         let mut buf = BytesMut::new();
         buf.put_slice(b"{\"type\":\"");
         buf.put_slice(ty.as_bytes());
@@ -44,13 +43,7 @@ impl Encoder {
             Some(include) => {
                 let v = served_value(&self.ctx, obj);
                 let meta = json!({"resourceVersion": v["metadata"]["resourceVersion"]});
-                let mut table = table_of(&self.ctx, include, &[&v], meta);
-                if !self.first_table
-                    && let Some(t) = table.as_object_mut()
-                {
-                    t.insert("columnDefinitions".into(), json!([]));
-                }
-                self.first_table = false;
+                let table = table_of(&self.ctx, include, &[&v], meta);
                 buf.put_slice(&serde_json::to_vec(&table).unwrap_or_default());
             }
         }
@@ -138,11 +131,7 @@ pub(crate) async fn watch(ctx: Ctx) -> ApiResult<Response> {
     };
     let table = include.is_some();
     let cache = ctx.server.cache.clone();
-    let mut enc = Encoder {
-        ctx,
-        include,
-        first_table: true,
-    };
+    let enc = Encoder { ctx, include };
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + timeout;

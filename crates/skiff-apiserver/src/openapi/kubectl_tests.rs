@@ -163,6 +163,8 @@ fn kubectl_api_resources_lists_every_kind_like_upstream() {
     // Aggregated discovery was used: no per-group-version fetches.
     assert!(s.seen.lock().unwrap().is_empty(), "{:?}", s.seen.lock().unwrap());
 
+    let version = s.stdout(&["version"]);
+    assert!(version.contains("Server Version: v1.33.0+skiff"), "{version}");
     let wide = s.stdout(&["api-resources", "-o", "wide", "--api-group=apps"]);
     let deploy = row(&wide, "deployments", "apps/v1");
     assert_eq!(

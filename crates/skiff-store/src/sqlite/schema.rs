@@ -56,6 +56,10 @@ pub(crate) fn open_connection(path: &Path, create: bool) -> Result<Connection, S
     conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
     conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
     conn.pragma_update(None, "cache_size", -16_000).map_err(backend)?;
+    // Shrink the WAL back to 64 MiB after a checkpoint instead of keeping the
+    // size of the largest burst forever.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .map_err(backend)?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }

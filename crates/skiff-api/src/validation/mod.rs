@@ -11,6 +11,7 @@ mod batch;
 mod config;
 mod container;
 pub mod cron;
+mod events;
 mod labelsel;
 mod meta;
 pub mod names;
@@ -86,6 +87,11 @@ pub fn validate_update(def: &ResourceDef, new: &Value, old: &Value) -> Vec<Cause
             workloads::stateful_set_update(new, old, &mut out);
         }
         ("batch", "Job") => batch::job_update(new, old, &mut out),
+        ("events.k8s.io", "Event") => events::strict_update(
+            &crate::conversion::event_to_core(new.clone()),
+            &crate::conversion::event_to_core(old.clone()),
+            &mut out,
+        ),
         ("", "PersistentVolumeClaim") => others::pvc_update(new, old, &mut out),
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
             others::role_binding_update(new, old, &mut out)
@@ -120,6 +126,12 @@ fn kind_rules(def: &ResourceDef, obj: &Value, out: &mut Vec<Cause>) {
         }
         ("scheduling.k8s.io", "PriorityClass") => others::priority_class(obj, out),
         ("discovery.k8s.io", "EndpointSlice") => others::endpoint_slice(obj, out),
+        ("", "Event") => events::legacy(obj, out),
+        ("events.k8s.io", "Event") => {
+            let core = crate::conversion::event_to_core(obj.clone());
+            events::legacy(&core, out);
+            events::strict(&core, out);
+        }
         _ => {}
     }
 }

@@ -559,3 +559,57 @@ fn every_kind_has_a_schema_and_typical_objects_have_no_unknown_fields() {
     let rev = json!({"metadata": {"name": "r"}, "revision": 1, "data": {"anything": {"goes": true}}});
     assert!(unknown_fields(&cr, &rev).is_empty());
 }
+
+#[test]
+fn events_legacy_and_strict() {
+    let core = def("", "events");
+    let old_style = json!({"metadata": {"name": "web.17a3", "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "name": "web", "namespace": "default"}, "reason": "Pulled", "message": "ok",
+        "source": {"component": "kubelet"}, "count": 3, "firstTimestamp": "2026-01-01T00:00:00Z"});
+    assert!(
+        validate_create(&core, &old_style).is_empty(),
+        "{:?}",
+        fields(&validate_create(&core, &old_style))
+    );
+    let mut other_ns = old_style.clone();
+    other_ns["involvedObject"]["namespace"] = json!("dev");
+    assert_eq!(
+        fields(&validate_create(&core, &other_ns)),
+        vec!["involvedObject.namespace: Invalid value: \"dev\": does not match event.namespace"]
+    );
+
+    let ev1 = Registry::builtin()
+        .find("events.k8s.io", "v1", "events")
+        .expect("events.k8s.io")
+        .clone();
+    let recorded = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": "node-1.18a0b1c2", "namespace": "default"}, "eventTime": "2026-01-01T00:00:00.000000Z",
+        "action": "Scheduling", "reason": "Scheduled", "note": "assigned", "type": "Normal",
+        "reportingController": "skiff-scheduler", "reportingInstance": "skiff-scheduler-1",
+        "regarding": {"kind": "Node", "name": "node-1"}});
+    assert!(
+        validate_create(&ev1, &recorded).is_empty(),
+        "{:?}",
+        fields(&validate_create(&ev1, &recorded))
+    );
+    let mut bad = recorded.clone();
+    bad["type"] = json!("Info");
+    bad["deprecatedCount"] = json!(2);
+    bad["action"] = json!("");
+    let f = fields(&validate_create(&ev1, &bad));
+    for want in [
+        "action: Required value",
+        "type: Invalid value: \"\": has invalid value: Info",
+        "count: Invalid value: \"\": needs to be unset",
+    ] {
+        assert!(f.contains(&want.to_string()), "missing {want:?} in {f:?}");
+    }
+    let mut repeated = recorded.clone();
+    repeated["series"] = json!({"count": 2, "lastObservedTime": "2026-01-01T00:01:00.000000Z"});
+    assert!(validate_update(&ev1, &repeated, &recorded).is_empty());
+    repeated["note"] = json!("changed");
+    assert_eq!(
+        fields(&validate_update(&ev1, &repeated, &recorded)),
+        vec!["message: Invalid value: \"changed\": field is immutable"]
+    );
+}

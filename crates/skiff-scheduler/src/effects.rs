@@ -17,8 +17,6 @@ use tokio::sync::mpsc;
 
 use crate::pod_info::PodInfo;
 
-const COMPONENT: &str = "default-scheduler";
-
 /// One API write.
 #[derive(Debug)]
 pub enum Effect {
@@ -69,7 +67,7 @@ pub fn has_condition(pod: &Pod, message: &str) -> bool {
         })
 }
 
-fn event(pod: &PodInfo, kind: &str, reason: &str, message: String, seq: u64) -> Event {
+fn event(pod: &PodInfo, kind: &str, reason: &str, message: String, seq: u64, component: &str) -> Event {
     let now = jiff::Timestamp::now();
     Event {
         metadata: ObjectMeta {
@@ -95,11 +93,11 @@ fn event(pod: &PodInfo, kind: &str, reason: &str, message: String, seq: u64) -> 
         message: Some(message),
         type_: Some(kind.into()),
         source: Some(EventSource {
-            component: Some(COMPONENT.into()),
+            component: Some(component.into()),
             host: None,
         }),
-        reporting_component: Some(COMPONENT.into()),
-        reporting_instance: Some(COMPONENT.into()),
+        reporting_component: Some(component.into()),
+        reporting_instance: Some(component.into()),
         action: Some(
             if reason == "Scheduled" {
                 "Binding"
@@ -115,7 +113,7 @@ fn event(pod: &PodInfo, kind: &str, reason: &str, message: String, seq: u64) -> 
     }
 }
 
-async fn perform(client: kube::Client, effect: Effect, seq: u64) {
+async fn perform(client: kube::Client, effect: Effect, seq: u64, component: &str) {
     let result = match &effect {
         Effect::Event {
             pod,
@@ -126,7 +124,7 @@ async fn perform(client: kube::Client, effect: Effect, seq: u64) {
             let api: Api<Event> = Api::namespaced(client, &pod.namespace);
             api.create(
                 &PostParams::default(),
-                &event(pod, kind, reason, message.clone(), seq),
+                &event(pod, kind, reason, message.clone(), seq, component),
             )
             .await
             .map(|_| ())
@@ -166,13 +164,21 @@ async fn perform(client: kube::Client, effect: Effect, seq: u64) {
     }
 }
 
-/// Performs effects from `rx` until the channel closes.
-pub async fn run_worker(client: kube::Client, rx: mpsc::UnboundedReceiver<Effect>, concurrency: usize) {
+/// Performs effects from `rx` until the channel closes; events name
+/// `component` (the scheduler's name) as their source.
+pub async fn run_worker(
+    client: kube::Client,
+    rx: mpsc::UnboundedReceiver<Effect>,
+    concurrency: usize,
+    component: String,
+) {
     let seq = AtomicU64::new(0);
     tokio_stream_from(rx)
         .for_each_concurrent(concurrency.max(1), |effect| {
             let n = seq.fetch_add(1, Ordering::Relaxed);
-            perform(client.clone(), effect, n)
+            let client = client.clone();
+            let component = component.as_str();
+            async move { perform(client, effect, n, component).await }
         })
         .await;
 }

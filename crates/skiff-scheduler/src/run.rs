@@ -88,6 +88,7 @@ pub async fn run_with(client: kube::Client, config: SchedulerConfig, fw: Framewo
         client.clone(),
         rx,
         config.max_side_effects_in_flight,
+        config.scheduler_name.clone(),
     ));
     let max_binds = config.max_binds_in_flight.max(1);
     let mut sched = Scheduler::new(config, fw, tx);

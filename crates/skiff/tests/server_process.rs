@@ -2,6 +2,8 @@
 //! kubeconfig and logs the ready line, the real kubectl works with that
 //! kubeconfig as is, a restart reuses the certificates, SIGTERM exits cleanly.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

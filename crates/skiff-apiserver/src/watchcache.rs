@@ -146,6 +146,14 @@ pub struct WatchCache {
     base_rev: RwLock<Revision>,
     ready: AtomicBool,
     history_limit: usize,
+    /// Tells the feeding task to stop (and release the store) when the cache is dropped.
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for WatchCache {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
 }
 
 /// The storage resource of a key: `/registry/pods/ns/x` -> `pods`.
@@ -162,9 +170,16 @@ impl WatchCache {
             base_rev: RwLock::new(0),
             ready: AtomicBool::new(false),
             history_limit: history_limit.max(1),
+            stop: watch::channel(false).0,
         });
         let weak = Arc::downgrade(&cache);
-        tokio::spawn(async move { run(weak, store).await });
+        let mut stop = cache.stop.subscribe();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = run(weak, store) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        });
         cache
     }
 
@@ -419,6 +434,7 @@ mod tests {
             base_rev: RwLock::new(0),
             ready: AtomicBool::new(false),
             history_limit: limit,
+            stop: watch::channel(false).0,
         }
     }
 

@@ -37,3 +37,23 @@ pub async fn start_with(config: ApiServerConfig) -> Fixture {
 pub async fn start() -> Fixture {
     start_with(ApiServerConfig::default()).await
 }
+
+/// A started server over the SQLite backend in a temporary directory.
+pub struct SqliteFixture {
+    pub server: Arc<ApiServer>,
+    pub client: kube::Client,
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts a server over a fresh SQLite store.
+pub async fn start_sqlite() -> SqliteFixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(skiff_store::sqlite::SqliteStore::open(dir.path().join("state.db")).unwrap());
+    let server = ApiServer::new(store, ApiServerConfig::default()).unwrap();
+    assert!(
+        server.wait_ready(Duration::from_secs(10)).await,
+        "server not ready"
+    );
+    let client = kube::Client::new(server.router(), "default");
+    SqliteFixture { server, client, dir }
+}

@@ -15,6 +15,7 @@ mod kubectl_tests;
 mod params;
 mod paths;
 mod proto;
+mod render;
 mod schemas;
 #[cfg(test)]
 mod tests;

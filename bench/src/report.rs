@@ -78,6 +78,8 @@ pub fn render(report: &Report) -> String {
         "p50 ms",
         "p99 ms",
         "max ms",
+        "p50 from send",
+        "p99 from send",
     ])];
     for w in &report.watch {
         let mut row = vec![
@@ -272,14 +274,20 @@ mod tests {
     }
 
     #[test]
-    fn columns_line_up() {
+    fn every_table_has_a_header_cell_per_column() {
+        // Right-aligned columns: a row with as many cells as its header is exactly as wide.
         let text = render(&sample_report());
-        let lines: Vec<&str> = text
-            .lines()
-            .skip_while(|l| !l.starts_with("pod creates"))
-            .take(2)
-            .collect();
-        assert_eq!(lines[0].len(), lines[1].len());
+        for block in text.split("\n\n").skip(1) {
+            let widths: Vec<usize> = block
+                .lines()
+                .filter(|l| !l.starts_with(' '))
+                .map(str::len)
+                .collect();
+            assert!(
+                widths.len() > 1 && widths.iter().all(|w| *w == widths[0]),
+                "{block}"
+            );
+        }
     }
 
     #[test]

@@ -118,12 +118,14 @@ pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
     let datastore = Datastore::from_flag(args.datastore_endpoint.as_deref(), data_dir)?;
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
 
-    let sans = serving_sans(
-        first_service_ip(args.service_cidr).into(),
-        &host_addresses(),
-        &args.tls_san,
-    )
-    .context("--tls-san")?;
+    // The kubeconfig names the bind address when it is a single one, so the
+    // certificate must hold it even if it is not one of the host's own.
+    let mut addrs = host_addresses();
+    if !args.bind_address.is_unspecified() {
+        addrs.push(args.bind_address);
+    }
+    let sans = serving_sans(first_service_ip(args.service_cidr).into(), &addrs, &args.tls_san)
+        .context("--tls-san")?;
     let pki = Pki::load_or_create(data_dir, &sans).context("loading the cluster PKI")?;
     let token = load_or_create_server_token(data_dir).context("loading the server token")?;
     let authn = Arc::new(Authenticator::new().with_token(token, agent_user()));

@@ -32,14 +32,13 @@ fn free_port() -> u16 {
 
 /// Starts the server and waits for its ready line, which it returns.
 fn start(data_dir: &Path, port: u16) -> (Server, String) {
+    start_on(data_dir, "127.0.0.1", port)
+}
+
+fn start_on(data_dir: &Path, bind: &str, port: u16) -> (Server, String) {
+    let port = port.to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
-        .args([
-            "server",
-            "--bind-address",
-            "127.0.0.1",
-            "--https-port",
-            &port.to_string(),
-        ])
+        .args(["server", "--bind-address", bind, "--https-port", &port])
         .arg("--data-dir")
         .arg(data_dir)
         .env_remove("RUST_LOG")
@@ -138,5 +137,21 @@ fn server_starts_serves_kubectl_restarts_and_stops_on_sigterm() {
     assert_eq!(std::fs::read(data.join("token")).unwrap(), token);
     if let Some(out) = kubectl(&kubeconfig, &["get", "--raw", "/readyz"]) {
         assert_eq!(out, "ok");
+    }
+}
+
+#[test]
+fn a_single_bind_address_is_in_the_kubeconfig_and_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_server, _) = start_on(&data, "127.0.0.2", free_port());
+    let kubeconfig = data.join("admin.kubeconfig");
+    assert!(
+        std::fs::read_to_string(&kubeconfig)
+            .unwrap()
+            .contains("server: https://127.0.0.2:")
+    );
+    if let Some(out) = kubectl(&kubeconfig, &["get", "--raw", "/api"]) {
+        assert!(out.contains("APIVersions"), "{out}");
     }
 }

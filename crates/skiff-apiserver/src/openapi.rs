@@ -10,6 +10,7 @@
 //!
 //! Must not: serve resources or discovery.
 
+mod enums;
 #[cfg(test)]
 mod kubectl_tests;
 mod params;

@@ -199,6 +199,11 @@ fn kubectl_explain_reads_the_v3_documents() {
     assert!(out.contains("replicas\t<integer>"), "{out}");
     assert!(out.contains("strategy\t<DeploymentStrategy>"), "{out}");
 
+    let out = s.stdout(&["explain", "pod.spec.restartPolicy"]);
+    assert!(
+        out.contains("ENUM:\n    Always\n    Never\n    OnFailure"),
+        "{out}"
+    );
     let out = s.stdout(&["explain", "hpa.spec.metrics"]);
     assert!(out.contains("VERSION:    v2"), "{out}");
     let out = s.stdout(&["explain", "svc.spec.ports.targetPort"]);

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use skiff_api::patch::merge_keys;
 use skiff_api::registry::ResourceDef;
 
-use super::types;
+use super::{enums, types};
 
 /// Which OpenAPI dialect a document is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +232,9 @@ fn reshape(name: &str, schema: &mut Value, flavor: Flavor) {
     // which kubectl reads to compute strategic merge patches.
     if let Some(Value::Object(props)) = map.get_mut("properties") {
         for (field, prop) in props.iter_mut() {
+            if let (Some(values), Value::Object(prop)) = (enums::values(name, field), &mut *prop) {
+                prop.insert("enum".into(), json!(values));
+            }
             let extensions = merge_keys::openapi_extensions(name, field);
             if let (false, Value::Object(prop)) = (extensions.is_empty(), prop) {
                 prop.extend(extensions);

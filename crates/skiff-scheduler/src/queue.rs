@@ -8,7 +8,7 @@
 //! event is lost between popping and failing. Time is passed in, so the
 //! queue is deterministic under test.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,10 +71,12 @@ pub struct SchedulingQueue {
     entries: HashMap<String, Entry>,
     active: BTreeSet<(i64, u64, String)>,
     backoff: BTreeSet<(Instant, u64, String)>,
+    unschedulable: HashSet<String>,
     seq: u64,
     move_cycle: u64,
     pop_cycle: u64,
     popped_at_cycle: HashMap<String, u64>,
+    last_flush: Option<Instant>,
 }
 
 impl SchedulingQueue {
@@ -85,10 +87,12 @@ impl SchedulingQueue {
             entries: HashMap::new(),
             active: BTreeSet::new(),
             backoff: BTreeSet::new(),
+            unschedulable: HashSet::new(),
             seq: 0,
             move_cycle: 0,
             pop_cycle: 0,
             popped_at_cycle: HashMap::new(),
+            last_flush: None,
         }
     }
 
@@ -109,7 +113,10 @@ impl SchedulingQueue {
                         self.backoff.remove(&(t, e.seq, key.to_string()));
                     }
                 }
-                Where::Unschedulable | Where::InFlight => {}
+                Where::Unschedulable => {
+                    self.unschedulable.remove(key);
+                }
+                Where::InFlight => {}
             }
         }
     }
@@ -129,7 +136,10 @@ impl SchedulingQueue {
                 backoff_until = Some(t);
                 self.backoff.insert((t, seq, key.clone()));
             }
-            Where::Unschedulable => pod.last_failure = pod.last_failure.or(Some(now)),
+            Where::Unschedulable => {
+                pod.last_failure = pod.last_failure.or(Some(now));
+                self.unschedulable.insert(key.clone());
+            }
             Where::InFlight => {}
         }
         self.entries.insert(
@@ -239,12 +249,7 @@ impl SchedulingQueue {
     /// to backoff (or active when their backoff is over).
     pub fn move_all_to_active_or_backoff(&mut self, now: Instant) {
         self.move_cycle = self.pop_cycle;
-        let keys: Vec<String> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.at == Where::Unschedulable)
-            .map(|(k, _)| k.clone())
-            .collect();
+        let keys: Vec<String> = self.unschedulable.iter().cloned().collect();
         for k in keys {
             self.move_unschedulable(&k, now);
         }
@@ -276,16 +281,24 @@ impl SchedulingQueue {
                 self.put(pod, Where::Active, now);
             }
         }
+        if self
+            .last_flush
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            return self.backoff.first().map(|(t, _, _)| *t);
+        }
+        self.last_flush = Some(now);
         let stale: Vec<String> = self
-            .entries
+            .unschedulable
             .iter()
-            .filter(|(_, e)| {
-                e.at == Where::Unschedulable
-                    && e.pod
+            .filter(|k| {
+                self.entries.get(*k).is_some_and(|e| {
+                    e.pod
                         .last_failure
                         .is_some_and(|t| now.duration_since(t) >= self.cfg.max_unschedulable)
+                })
             })
-            .map(|(k, _)| k.clone())
+            .cloned()
             .collect();
         for k in stale {
             self.move_unschedulable(&k, now);
@@ -300,12 +313,7 @@ impl SchedulingQueue {
 
     /// (active, backoff, unschedulable) sizes.
     pub fn lens(&self) -> (usize, usize, usize) {
-        let unsched = self
-            .entries
-            .values()
-            .filter(|e| e.at == Where::Unschedulable)
-            .count();
-        (self.active.len(), self.backoff.len(), unsched)
+        (self.active.len(), self.backoff.len(), self.unschedulable.len())
     }
 }
 

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 #[derive(Default)]
 pub struct CycleState {
     data: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
-    skip_filter: Vec<&'static str>,
-    skip_score: Vec<&'static str>,
+    skip_filter: u64,
+    skip_score: u64,
 }
 
 impl std::fmt::Debug for CycleState {
@@ -41,19 +41,19 @@ impl CycleState {
         self.data.get_mut(key)?.downcast_mut()
     }
 
-    pub(crate) fn skip_filter(&mut self, plugin: &'static str) {
-        self.skip_filter.push(plugin);
+    pub(crate) fn skip_filter(&mut self, index: usize) {
+        self.skip_filter |= 1 << (index % 64);
     }
 
-    pub(crate) fn skips_filter(&self, plugin: &'static str) -> bool {
-        self.skip_filter.contains(&plugin)
+    pub(crate) fn skips_filter(&self, index: usize) -> bool {
+        self.skip_filter & (1 << (index % 64)) != 0
     }
 
-    pub(crate) fn skip_score(&mut self, plugin: &'static str) {
-        self.skip_score.push(plugin);
+    pub(crate) fn skip_score(&mut self, index: usize) {
+        self.skip_score |= 1 << (index % 64);
     }
 
-    pub(crate) fn skips_score(&self, plugin: &'static str) -> bool {
-        self.skip_score.contains(&plugin)
+    pub(crate) fn skips_score(&self, index: usize) -> bool {
+        self.skip_score & (1 << (index % 64)) != 0
     }
 }

@@ -100,7 +100,13 @@ impl Framework {
             let s = p.pre_filter(state, pod, nodes);
             match s.code {
                 Code::Success => {}
-                Code::Skip => state.skip_filter(p.name()),
+                Code::Skip => {
+                    for (i, f) in self.filter.iter().enumerate() {
+                        if f.name() == p.name() {
+                            state.skip_filter(i);
+                        }
+                    }
+                }
                 _ => return s.with_plugin(p.name()),
             }
         }
@@ -109,8 +115,8 @@ impl Framework {
 
     /// Runs Filter plugins on one node; the first non-success is returned.
     pub fn run_filter(&self, state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
-        for p in &self.filter {
-            if state.skips_filter(p.name()) {
+        for (i, p) in self.filter.iter().enumerate() {
+            if state.skips_filter(i) {
                 continue;
             }
             let s = p.filter(state, pod, node);
@@ -147,7 +153,13 @@ impl Framework {
             let s = p.pre_score(state, pod, feasible, all);
             match s.code {
                 Code::Success => {}
-                Code::Skip => state.skip_score(p.name()),
+                Code::Skip => {
+                    for (i, (f, _)) in self.score.iter().enumerate() {
+                        if f.name() == p.name() {
+                            state.skip_score(i);
+                        }
+                    }
+                }
                 _ => return s.with_plugin(p.name()),
             }
         }
@@ -158,8 +170,8 @@ impl Framework {
     pub fn run_score(&self, state: &CycleState, pod: &PodInfo, feasible: &[&NodeInfo]) -> Vec<i64> {
         let mut totals = vec![0i64; feasible.len()];
         let mut scores = vec![0i64; feasible.len()];
-        for (p, weight) in &self.score {
-            if state.skips_score(p.name()) {
+        for (i, (p, weight)) in self.score.iter().enumerate() {
+            if state.skips_score(i) {
                 continue;
             }
             for (s, node) in scores.iter_mut().zip(feasible) {

@@ -26,8 +26,9 @@ pub const AGENT_USER: &str = "system:skiff-agent";
 pub const NODES_GROUP: &str = "system:nodes";
 /// Added to every authenticated user, as upstream does.
 pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
-/// The user and group of requests without credentials.
+/// The user of requests without credentials.
 pub const ANONYMOUS_USER: &str = "system:anonymous";
+/// The group of requests without credentials.
 pub const UNAUTHENTICATED_GROUP: &str = "system:unauthenticated";
 
 /// Paths anyone may read without credentials.
@@ -36,7 +37,9 @@ pub const PUBLIC_PATHS: [&str; 5] = ["/healthz", "/livez", "/readyz", "/version"
 /// The authenticated user of a request, inserted as a request extension.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UserInfo {
+    /// The user name (a client certificate's CN).
     pub name: String,
+    /// The groups (a client certificate's O attributes, plus `system:authenticated`).
     pub groups: Vec<String>,
 }
 

@@ -10,3 +10,12 @@
 //!
 //! Must not: reach the store or the runtime directly; everything goes through
 //! a `kube::Client`.
+
+pub mod events;
+pub mod gc;
+pub mod leader;
+pub mod manager;
+pub mod namespace;
+pub mod serviceaccount;
+
+pub use manager::{ControllerConfig, Error, run_all};

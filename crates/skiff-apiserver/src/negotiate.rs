@@ -92,7 +92,7 @@ pub fn body_type(headers: &HeaderMap) -> Result<BodyType, ApiError> {
 pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| ApiError::too_large("the request body is too large (limit 3145728 bytes)"))
+        .map_err(|_| ApiError::too_large(format!("Request entity too large: limit is {MAX_BODY_BYTES}")))
 }
 
 /// Decodes an object body as JSON or YAML into a JSON object.

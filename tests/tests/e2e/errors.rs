@@ -101,11 +101,23 @@ fn not_found(backend: Backend) {
         "{}",
         err.stderr
     );
-    // Reads do not check the namespace (upstream's admission only guards writes).
-    let err = k.fails(&["get", "deployment", "missing", "-n", "nowhere"]);
+    // The server answers a read in a missing namespace with the object's
+    // NotFound (admission guards writes only); kubectl 1.33+ then looks the
+    // namespace up and names it instead.
+    let raw = k.fails(&[
+        "get",
+        "--raw",
+        "/apis/apps/v1/namespaces/nowhere/deployments/missing",
+    ]);
     assert_eq!(
-        lines(&err.stderr),
+        lines(&raw.stderr),
         ["Error from server (NotFound): deployments.apps \"missing\" not found"]
+    );
+    let err = k.fails(&["get", "deployment", "missing", "-n", "nowhere"]);
+    assert!(
+        err.stderr.starts_with("Error from server (NotFound): "),
+        "{}",
+        err.stderr
     );
 }
 

@@ -1,8 +1,9 @@
 //! Authentication: who a request is from.
 //!
 //! In upstream's order: a verified client certificate (CN = user name, each O
-//! = a group), else an `Authorization: Bearer` token from the static token
-//! table, else anonymous. Anonymous requests are let through only to the
+//! = a group), else a bearer token from the static token table (in an
+//! `Authorization: Bearer` header, or for WebSocket upgrades in a
+//! `base64url.bearer.authorization.k8s.io.` subprotocol), else anonymous. Anonymous requests are let through only to the
 //! public health and version paths (upstream's `system:public-info-viewer`);
 //! anything else gets a 401 `Unauthorized` Status. A bearer token that matches
 //! nothing is a 401 everywhere, as upstream.
@@ -16,6 +17,8 @@
 use std::path::Path;
 
 use axum::body::Body;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::{HeaderMap, Response, StatusCode, header};
 use rustls::pki_types::CertificateDer;
 use skiff_api::status::ApiError;
@@ -147,6 +150,13 @@ impl Authenticator {
                 .cloned()
                 .ok_or(AuthnError::InvalidToken);
         }
+        if let Some(token) = websocket_token(headers) {
+            let token = token.ok_or(AuthnError::InvalidToken)?;
+            return self
+                .user_for_token(&token)
+                .cloned()
+                .ok_or(AuthnError::InvalidToken);
+        }
         if PUBLIC_PATHS.contains(&path) {
             return Ok(UserInfo::anonymous());
         }
@@ -172,6 +182,54 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The subprotocol prefix under which WebSocket clients that cannot set
+/// headers (browsers) pass a bearer token, base64url-encoded, as upstream.
+pub const WEBSOCKET_TOKEN_PROTOCOL: &str = "base64url.bearer.authorization.k8s.io.";
+
+/// The token of a WebSocket upgrade's `Sec-WebSocket-Protocol` token entry:
+/// `None` when there is none (or the request is no WebSocket upgrade),
+/// `Some(None)` when the entry does not decode to a token.
+pub fn websocket_token(headers: &HeaderMap) -> Option<Option<String>> {
+    let upgrade = headers.get(header::UPGRADE).and_then(|v| v.to_str().ok());
+    if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
+        return None;
+    }
+    let encoded = websocket_protocols(headers).find_map(|p| p.strip_prefix(WEBSOCKET_TOKEN_PROTOCOL))?;
+    let decoded = URL_SAFE_NO_PAD.decode(encoded.trim_end_matches('=')).ok();
+    Some(
+        decoded
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .filter(|t| !t.is_empty()),
+    )
+}
+
+fn websocket_protocols(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+}
+
+/// Removes the token entry from `Sec-WebSocket-Protocol`, so handlers never
+/// see (or echo) the credential; the header goes when nothing else is left.
+pub fn strip_websocket_token(headers: &mut HeaderMap) {
+    if !websocket_protocols(headers).any(|p| p.starts_with(WEBSOCKET_TOKEN_PROTOCOL)) {
+        return;
+    }
+    let rest: Vec<String> = websocket_protocols(headers)
+        .filter(|p| !p.is_empty() && !p.starts_with(WEBSOCKET_TOKEN_PROTOCOL))
+        .map(str::to_string)
+        .collect();
+    headers.remove(header::SEC_WEBSOCKET_PROTOCOL);
+    if let Ok(value) = http::HeaderValue::from_str(&rest.join(", "))
+        && !rest.is_empty()
+    {
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, value);
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

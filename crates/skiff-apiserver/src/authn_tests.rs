@@ -1,3 +1,6 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use super::*;
 use crate::pki::{Pki, serving_sans};
 
@@ -126,4 +129,54 @@ fn server_token_is_created_once_with_mode_0600() {
         & 0o777;
     assert_eq!(mode, 0o600);
     assert_eq!(load_or_create_server_token(dir.path()).unwrap(), first);
+}
+
+fn websocket_headers(protocols: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::CONNECTION, "Upgrade".parse().unwrap());
+    h.insert(header::UPGRADE, "websocket".parse().unwrap());
+    h.insert(header::SEC_WEBSOCKET_PROTOCOL, protocols.parse().unwrap());
+    h
+}
+
+#[test]
+fn websocket_subprotocol_carries_a_bearer_token() {
+    let authn = Authenticator::new().with_token("t0k", agent_user());
+    let encoded = URL_SAFE_NO_PAD.encode("t0k");
+    let mut h = websocket_headers(&format!("v5.channel.k8s.io, {WEBSOCKET_TOKEN_PROTOCOL}{encoded}"));
+    let user = authn
+        .authenticate(&h, "/api/v1/namespaces/a/pods/p/exec", None)
+        .unwrap();
+    assert_eq!(user.name, AGENT_USER);
+    strip_websocket_token(&mut h);
+    assert_eq!(h[header::SEC_WEBSOCKET_PROTOCOL], "v5.channel.k8s.io");
+
+    let bad = websocket_headers(&format!(
+        "{WEBSOCKET_TOKEN_PROTOCOL}{}",
+        URL_SAFE_NO_PAD.encode("nope")
+    ));
+    assert_eq!(
+        authn.authenticate(&bad, "/api", None),
+        Err(AuthnError::InvalidToken)
+    );
+    let garbage = websocket_headers(&format!("{WEBSOCKET_TOKEN_PROTOCOL}!!!"));
+    assert_eq!(
+        authn.authenticate(&garbage, "/healthz", None),
+        Err(AuthnError::InvalidToken)
+    );
+    let mut only_token = websocket_headers(&format!("{WEBSOCKET_TOKEN_PROTOCOL}{encoded}"));
+    strip_websocket_token(&mut only_token);
+    assert!(only_token.get(header::SEC_WEBSOCKET_PROTOCOL).is_none());
+}
+
+#[test]
+fn websocket_token_counts_only_on_websocket_upgrades() {
+    let authn = Authenticator::new().with_token("t0k", agent_user());
+    let mut h = HeaderMap::new();
+    let protocol = format!("{WEBSOCKET_TOKEN_PROTOCOL}{}", URL_SAFE_NO_PAD.encode("t0k"));
+    h.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol.parse().unwrap());
+    assert_eq!(
+        authn.authenticate(&h, "/api", None),
+        Err(AuthnError::NoCredentials)
+    );
 }

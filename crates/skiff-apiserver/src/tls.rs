@@ -179,6 +179,7 @@ async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     match authn.authenticate(req.headers(), req.uri().path(), peer.as_ref()) {
         Ok(user) => {
+            authn::strip_websocket_token(req.headers_mut());
             req.extensions_mut().insert(user);
             req.extensions_mut().insert(ConnectInfo(remote));
             router.oneshot(req).await

@@ -8,11 +8,11 @@
 //! function over `serde_json::Value` objects (typed through `k8s-openapi`
 //! where a rule needs the schema).
 
-pub mod registry;
-pub mod status;
 pub mod conversion;
 pub mod defaults;
 pub mod patch;
+pub mod registry;
 pub mod selector;
+pub mod status;
 pub mod table;
 pub mod validation;

@@ -7,8 +7,16 @@
 use serde_json::Value;
 
 /// Every verb of a full read-write resource, in discovery order.
-pub const ALL_VERBS: &[&str] =
-    &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+pub const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// Turns a JSON object into its typed form and back: unknown fields dropped,
 /// field shapes checked. Returns the serde error for a field of the wrong shape.
@@ -43,7 +51,11 @@ pub struct ResourceDef {
 impl ResourceDef {
     /// `apiVersion` as written in objects (`v1`, `apps/v1`).
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     /// `group/version` as used in discovery and by [`Registry::find`].
@@ -87,7 +99,9 @@ impl Default for Registry {
 impl Registry {
     /// The registry of every built-in kind skiff serves.
     pub fn builtin() -> Self {
-        Registry { resources: builtin_resources() }
+        Registry {
+            resources: builtin_resources(),
+        }
     }
 
     /// Every resource, in registration order.
@@ -97,12 +111,16 @@ impl Registry {
 
     /// The resource served at `group/version` under `plural`.
     pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceDef> {
-        self.resources.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.plural == plural)
     }
 
     /// The resource of a kind in a group/version.
     pub fn find_kind(&self, group: &str, version: &str, kind: &str) -> Option<&ResourceDef> {
-        self.resources.iter().find(|r| r.group == group && r.version == version && r.kind == kind)
+        self.resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.kind == kind)
     }
 
     /// Every group with its versions, in registration order (core group first).
@@ -127,7 +145,9 @@ impl Registry {
         group: &'a str,
         version: &'a str,
     ) -> impl Iterator<Item = &'a ResourceDef> + 'a {
-        self.resources.iter().filter(move |r| r.group == group && r.version == version)
+        self.resources
+            .iter()
+            .filter(move |r| r.group == group && r.version == version)
     }
 }
 
@@ -231,7 +251,9 @@ mod tests {
         let nodes = reg.find("", "v1", "nodes").expect("nodes registered");
         assert!(!nodes.namespaced);
         assert_eq!(nodes.key(None, "n1"), "/registry/nodes/n1");
-        let deploy = reg.find("apps", "v1", "deployments").expect("deployments registered");
+        let deploy = reg
+            .find("apps", "v1", "deployments")
+            .expect("deployments registered");
         assert_eq!(deploy.api_version(), "apps/v1");
         assert!(deploy.has_subresource("scale"));
     }
@@ -239,8 +261,12 @@ mod tests {
     #[test]
     fn both_hpa_versions_share_storage() {
         let reg = Registry::builtin();
-        let v1 = reg.find("autoscaling", "v1", "horizontalpodautoscalers").expect("v1");
-        let v2 = reg.find("autoscaling", "v2", "horizontalpodautoscalers").expect("v2");
+        let v1 = reg
+            .find("autoscaling", "v1", "horizontalpodautoscalers")
+            .expect("v1");
+        let v2 = reg
+            .find("autoscaling", "v2", "horizontalpodautoscalers")
+            .expect("v2");
         assert_eq!(v1.key_prefix(), v2.key_prefix());
     }
 

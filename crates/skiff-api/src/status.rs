@@ -20,7 +20,11 @@ pub struct Cause {
 
 impl Cause {
     pub fn new(reason: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Cause { reason: reason.to_string(), message: message.into(), field: field.into() }
+        Cause {
+            reason: reason.to_string(),
+            message: message.into(),
+            field: field.into(),
+        }
     }
 
     /// `Required value` for `field`.
@@ -30,7 +34,11 @@ impl Cause {
 
     /// `Invalid value: <value>: <detail>` for `field`.
     pub fn invalid(field: impl Into<String>, value: &Value, detail: impl AsRef<str>) -> Self {
-        Cause::new("FieldValueInvalid", field, format!("Invalid value: {}: {}", value, detail.as_ref()))
+        Cause::new(
+            "FieldValueInvalid",
+            field,
+            format!("Invalid value: {}: {}", value, detail.as_ref()),
+        )
     }
 
     /// `Unsupported value: <value>: supported values: ...` for `field`.
@@ -39,7 +47,11 @@ impl Cause {
         Cause::new(
             "FieldValueNotSupported",
             field,
-            format!("Unsupported value: {}: supported values: {}", value, list.join(", ")),
+            format!(
+                "Unsupported value: {}: supported values: {}",
+                value,
+                list.join(", ")
+            ),
         )
     }
 
@@ -50,12 +62,20 @@ impl Cause {
 
     /// `Forbidden: <detail>` for `field`.
     pub fn forbidden(field: impl Into<String>, detail: impl AsRef<str>) -> Self {
-        Cause::new("FieldValueForbidden", field, format!("Forbidden: {}", detail.as_ref()))
+        Cause::new(
+            "FieldValueForbidden",
+            field,
+            format!("Forbidden: {}", detail.as_ref()),
+        )
     }
 
     /// `field: Invalid value: ...` as upstream prints one cause in a message.
     pub fn display(&self) -> String {
-        if self.field.is_empty() { self.message.clone() } else { format!("{}: {}", self.field, self.message) }
+        if self.field.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.field, self.message)
+        }
     }
 }
 
@@ -78,7 +98,11 @@ pub struct ApiError {
 
 /// The `<resource>.<group>` form upstream uses in messages (`deployments.apps`, `pods`).
 pub fn qualified_resource(plural: &str, group: &str) -> String {
-    if group.is_empty() { plural.to_string() } else { format!("{plural}.{group}") }
+    if group.is_empty() {
+        plural.to_string()
+    } else {
+        format!("{plural}.{group}")
+    }
 }
 
 impl ApiError {
@@ -111,7 +135,11 @@ impl ApiError {
 
     /// 409 `pods "web" already exists`.
     pub fn already_exists(plural: &str, group: &str, name: &str) -> Self {
-        let msg = format!("{} \"{}\" already exists", qualified_resource(plural, group), name);
+        let msg = format!(
+            "{} \"{}\" already exists",
+            qualified_resource(plural, group),
+            name
+        );
         ApiError::new(409, "AlreadyExists", msg).with_details(plural, group, name)
     }
 
@@ -139,8 +167,17 @@ impl ApiError {
     /// 422 Invalid with field causes: `Pod "web" is invalid: [a, b]`.
     pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> Self {
         let parts: Vec<String> = causes.iter().map(Cause::display).collect();
-        let joined = if parts.len() == 1 { parts[0].clone() } else { format!("[{}]", parts.join(", ")) };
-        let msg = format!("{} \"{}\" is invalid: {}", qualified_resource(kind, group), name, joined);
+        let joined = if parts.len() == 1 {
+            parts[0].clone()
+        } else {
+            format!("[{}]", parts.join(", "))
+        };
+        let msg = format!(
+            "{} \"{}\" is invalid: {}",
+            qualified_resource(kind, group),
+            name,
+            joined
+        );
         let mut err = ApiError::new(422, "Invalid", msg);
         err.name = Some(name.to_string());
         err.group = Some(group.to_string());
@@ -181,7 +218,13 @@ impl ApiError {
 
     /// 415 UnsupportedMediaType.
     pub fn unsupported_media_type(content_type: &str) -> Self {
-        ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type})"))
+        ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/apply-patch+yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {content_type})"
+            ),
+        )
     }
 
     /// 429 TooManyRequests.
@@ -193,7 +236,11 @@ impl ApiError {
 
     /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
-        ApiError::new(500, "InternalError", format!("Internal error occurred: {}", message.into()))
+        ApiError::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {}", message.into()),
+        )
     }
 
     /// 504 Timeout / 500 ServerTimeout.
@@ -272,7 +319,10 @@ mod tests {
             "Pod",
             "",
             "x",
-            vec![Cause::required("spec.containers"), Cause::required("metadata.name")],
+            vec![
+                Cause::required("spec.containers"),
+                Cause::required("metadata.name"),
+            ],
         );
         assert_eq!(e.code, 422);
         assert_eq!(

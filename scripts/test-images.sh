@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Tests skiff's local images against a real, throw-away containerd:
+#   - scripts/build-images.sh builds the same bytes twice (stable digests);
+#   - a containerd started from scripts/containerd/config.toml on its own
+#     socket imports both tarballs into the k8s.io namespace under their names;
+#   - a container from the busybox image prints "hello";
+#   - the pause image runs and exits 0 promptly on SIGTERM.
+# Everything it started is stopped and removed at the end, pass or fail.
+# Skips (exit 0, with a message) when containerd, ctr or runc is missing or
+# when not run as root. Exit code: 0 pass or skip, 1 fail.
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+
+skip() { printf 'test-images: SKIPPED: %s\n' "$*" >&2; exit 0; }
+fail() { printf 'test-images: FAIL: %s\n' "$*" >&2; exit 1; }
+ok() { printf 'test-images: ok: %s\n' "$*" >&2; }
+
+for tool in containerd ctr runc; do
+    command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed (apt-get install containerd runc)"
+done
+[ "$(id -u)" -eq 0 ] || skip "containerd needs root"
+
+# A short directory: the unix socket path must stay under 108 bytes.
+tmp="$(mktemp -d /tmp/skiff-img.XXXXXX)"
+ctd_pid=""
+sock="$tmp/ctd/containerd.sock"
+ctr_() { ctr --address "$sock" -n k8s.io "$@"; }
+cleanup() {
+    if [ -n "$ctd_pid" ]; then
+        # Stop what this test ran, then containerd itself (shims exit with their tasks).
+        for c in $(ctr_ containers ls -q 2>/dev/null); do
+            ctr_ tasks kill -s SIGKILL "$c" >/dev/null 2>&1
+            sleep 0.2
+            ctr_ tasks rm -f "$c" >/dev/null 2>&1
+            ctr_ containers rm "$c" >/dev/null 2>&1
+        done
+        kill "$ctd_pid" 2>/dev/null
+        wait "$ctd_pid" 2>/dev/null
+    fi
+    # Snapshot and shim mounts left behind would make rm fail.
+    grep -o " $tmp/[^ ]*" /proc/self/mounts 2>/dev/null | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# 1. Deterministic build.
+scripts/build-images.sh "$tmp/a" 2>/dev/null || fail "build-images.sh failed"
+scripts/build-images.sh "$tmp/b" 2>/dev/null || fail "second build-images.sh failed"
+for f in busybox.tar pause.tar; do
+    [ -s "$tmp/a/$f" ] || fail "$f was not built"
+    cmp -s "$tmp/a/$f" "$tmp/b/$f" || fail "$f differs between two builds"
+done
+ok "two builds are byte-identical"
+
+# 2. A containerd of our own from the template.
+cfg="$(scripts/containerd/render.sh "$tmp/ctd")" || fail "render.sh failed"
+containerd --config "$cfg" >"$tmp/containerd.log" 2>&1 &
+ctd_pid=$!
+for _ in $(seq 100); do
+    ctr --address "$sock" version >/dev/null 2>&1 && break
+    kill -0 "$ctd_pid" 2>/dev/null || { cat "$tmp/containerd.log" >&2; fail "containerd exited"; }
+    sleep 0.1
+done
+ctr --address "$sock" version >/dev/null 2>&1 || fail "containerd did not answer on $sock"
+grep -q 'Start cni network conf syncer' "$tmp/containerd.log" || fail "CRI plugin did not start"
+ok "containerd runs on its own socket with the CRI plugin"
+
+# 3. Import: every name, CRI-managed.
+for f in busybox.tar pause.tar; do
+    ctr_ images import "$tmp/a/$f" >/dev/null 2>&1 || fail "import of $f failed"
+done
+names="$(ctr_ images ls -q)"
+for ref in docker.io/library/busybox:latest skiff.local/busybox:1 skiff.local/pause:3.9; do
+    grep -qx "$ref" <<<"$names" || fail "$ref is not in containerd after import (have: $names)"
+done
+ok "imported docker.io/library/busybox:latest, skiff.local/busybox:1, skiff.local/pause:3.9"
+
+# 4. busybox prints hello.
+out="$(timeout 60 ctr --address "$sock" -n k8s.io run --rm docker.io/library/busybox:latest \
+    skiff-img-hello busybox echo hello 2>&1)" || fail "ctr run busybox failed: $out"
+[ "$out" = hello ] || fail "busybox printed '$out', not 'hello'"
+out="$(timeout 60 ctr --address "$sock" -n k8s.io run --rm skiff.local/busybox:1 \
+    skiff-img-applets sh -c 'for a in sh httpd wget nc sleep cat; do command -v $a; done' 2>&1)" ||
+    fail "applet check failed: $out"
+[ "$(wc -l <<<"$out")" -eq 6 ] || fail "missing applets: $out"
+ok "a busybox container prints hello and has sh, httpd, wget, nc, sleep, cat"
+
+# 5. pause runs until SIGTERM, then exits 0 at once (ctr run exits with the task's code).
+timeout 60 ctr --address "$sock" -n k8s.io run --rm skiff.local/pause:3.9 skiff-img-pause \
+    >/dev/null 2>&1 &
+run_pid=$!
+for _ in $(seq 50); do
+    ctr_ tasks ls 2>/dev/null | grep -q 'skiff-img-pause .*RUNNING' && break
+    sleep 0.1
+done
+sleep 0.5
+ctr_ tasks ls | grep -q 'skiff-img-pause .*RUNNING' || fail "pause is not running"
+kill -0 "$run_pid" 2>/dev/null || fail "pause exited before it was signalled"
+start=$SECONDS
+ctr_ tasks kill -s SIGTERM skiff-img-pause || fail "could not signal pause"
+wait "$run_pid"
+code=$?
+[ "$code" -eq 0 ] || fail "pause exited with code $code after SIGTERM"
+[ $((SECONDS - start)) -le 2 ] || fail "pause took $((SECONDS - start)) s to stop after SIGTERM"
+ok "pause runs until SIGTERM and then exits 0 at once"
+
+printf 'test-images: PASS\n' >&2

@@ -63,6 +63,8 @@ export SKIFF_BIN="$target_dir/debug/skiff"
 # Production code may not unwrap; test code may (a failed unwrap is a failed test).
 step clippy cargo clippy --workspace --lib --bins -- -D warnings
 step clippy-tests cargo clippy --workspace --tests --benches --examples -- -D warnings -A clippy::unwrap_used
+# Local images against a throw-away containerd (skips when containerd is missing or not root).
+step images scripts/test-images.sh
 if cargo nextest --version >/dev/null 2>&1; then
     step test cargo nextest run --workspace --no-fail-fast --failure-output final
     step doctest cargo test --workspace --doc

@@ -16,6 +16,8 @@ pub mod gc;
 pub mod leader;
 pub mod manager;
 pub mod namespace;
+pub mod node_ipam;
+pub mod node_lifecycle;
 pub mod replicaset;
 pub mod serviceaccount;
 pub mod workload_util;

@@ -98,6 +98,7 @@ pub fn controllers() -> Vec<(&'static str, ControllerFn)> {
         ("serviceaccount", |c, g| {
             Box::pin(crate::serviceaccount::run(c, g))
         }),
+        ("deployment", |c, g| Box::pin(crate::deployment::run(c, g))),
         ("replicaset", |c, g| Box::pin(crate::replicaset::run(c, g))),
         ("replicationcontroller", |c, g| {
             Box::pin(crate::replicaset::run_rc(c, g))

@@ -32,7 +32,7 @@ outdir="$1"
 busybox="${SKIFF_BUSYBOX:-/bin/busybox}"
 [ -x "$busybox" ] || die "$busybox not found: apt-get install busybox-static"
 command -v jq >/dev/null || die "jq not found: apt-get install jq"
-if ldd "$busybox" 2>/dev/null | grep -q '=>'; then
+if [[ "$(ldd "$busybox" 2>&1 || true)" == *"=>"* ]]; then
     die "$busybox is dynamically linked: install Debian's busybox-static"
 fi
 

@@ -26,6 +26,8 @@ tmp="$(mktemp -d /tmp/skiff-img.XXXXXX)"
 ctd_pid=""
 sock="$tmp/ctd/containerd.sock"
 ctr_() { ctr --address "$sock" -n k8s.io "$@"; }
+# Container ids name cgroups (/k8s.io/ID), shared by every containerd: keep them unique.
+id="${tmp##*.}"
 cleanup() {
     if [ -n "$ctd_pid" ]; then
         # Stop what this test ran, then containerd itself (shims exit with their tasks).
@@ -80,27 +82,27 @@ ok "imported docker.io/library/busybox:latest, skiff.local/busybox:1, skiff.loca
 
 # 4. busybox prints hello.
 out="$(timeout 60 ctr --address "$sock" -n k8s.io run --rm docker.io/library/busybox:latest \
-    skiff-img-hello busybox echo hello 2>&1)" || fail "ctr run busybox failed: $out"
+    skiff-img-hello-$id busybox echo hello 2>&1)" || fail "ctr run busybox failed: $out"
 [ "$out" = hello ] || fail "busybox printed '$out', not 'hello'"
 out="$(timeout 60 ctr --address "$sock" -n k8s.io run --rm skiff.local/busybox:1 \
-    skiff-img-applets sh -c 'for a in sh httpd wget nc sleep cat; do command -v $a; done' 2>&1)" ||
+    skiff-img-applets-$id sh -c 'for a in sh httpd wget nc sleep cat; do command -v $a; done' 2>&1)" ||
     fail "applet check failed: $out"
 [ "$(wc -l <<<"$out")" -eq 6 ] || fail "missing applets: $out"
 ok "a busybox container prints hello and has sh, httpd, wget, nc, sleep, cat"
 
 # 5. pause runs until SIGTERM, then exits 0 at once (ctr run exits with the task's code).
-timeout 60 ctr --address "$sock" -n k8s.io run --rm skiff.local/pause:3.9 skiff-img-pause \
+timeout 60 ctr --address "$sock" -n k8s.io run --rm skiff.local/pause:3.9 skiff-img-pause-$id \
     >/dev/null 2>&1 &
 run_pid=$!
 for _ in $(seq 50); do
-    ctr_ tasks ls 2>/dev/null | grep -q 'skiff-img-pause .*RUNNING' && break
+    ctr_ tasks ls 2>/dev/null | grep -q "skiff-img-pause-$id .*RUNNING" && break
     sleep 0.1
 done
 sleep 0.5
-ctr_ tasks ls | grep -q 'skiff-img-pause .*RUNNING' || fail "pause is not running"
+ctr_ tasks ls | grep -q "skiff-img-pause-$id .*RUNNING" || fail "pause is not running"
 kill -0 "$run_pid" 2>/dev/null || fail "pause exited before it was signalled"
 start=$SECONDS
-ctr_ tasks kill -s SIGTERM skiff-img-pause || fail "could not signal pause"
+ctr_ tasks kill -s SIGTERM skiff-img-pause-$id || fail "could not signal pause"
 wait "$run_pid"
 code=$?
 [ "$code" -eq 0 ] || fail "pause exited with code $code after SIGTERM"

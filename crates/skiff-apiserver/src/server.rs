@@ -3,10 +3,13 @@
 //! endpoints and the axum router over every built-in resource.
 //!
 //! Not done yet: the `kubernetes` Endpoints/EndpointSlice (left to the
-//! endpoints controller), authorization and admission, pods/log|exec|attach|
-//! portforward proxying, PodDisruptionBudget checks in eviction, and
-//! namespace termination honouring finalizers of the contents (contents are
-//! removed directly).
+//! endpoints controller); authorization and admission; pods/log, exec,
+//! attach, portforward and node/service proxy (405 for now); the
+//! namespaces/finalize subresource; PodDisruptionBudget checks in eviction
+//! (hook in `handlers/pods.rs`); namespace termination removes contents
+//! directly instead of honouring their finalizers; protobuf responses (JSON is
+//! served instead) and protobuf request bodies beyond the kinds kubectl's
+//! generators create (`negotiate/protobuf.rs`).
 //!
 //! Must not: serve TLS or authenticate (the `skiff` binary wraps this router).
 

@@ -11,7 +11,8 @@
 #
 # Usage: bench/run-api.sh [skiff-bench api-load flags...]
 #   e.g. bench/run-api.sh --pods 2000 --list-runs 20
-# Environment: BACKENDS="sqlite etcd" (subset to run), SKIP_BUILD=1 (reuse
+# Environment: BACKENDS="sqlite etcd" (subset to run), SKIFF/BENCH=binaries,
+#   SKIP_BUILD=1 (reuse
 #   target/release binaries), ETCD=/usr/bin/etcd, OUT=dir, KEEP_DATA=1.
 set -euo pipefail
 
@@ -19,8 +20,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BACKENDS=${BACKENDS:-"sqlite etcd"}
 ETCD=${ETCD:-/usr/bin/etcd}
 OUT=${OUT:-$ROOT/target/bench-api/$(date -u +%Y%m%dT%H%M%SZ)}
-SKIFF=$ROOT/target/release/skiff
-BENCH=$ROOT/target/release/skiff-bench
+SKIFF=${SKIFF:-$ROOT/target/release/skiff}
+BENCH=${BENCH:-$ROOT/target/release/skiff-bench}
 READY_TIMEOUT_S=${READY_TIMEOUT_S:-60}
 
 WORK=$(mktemp -d /tmp/skiff-bench-api.XXXXXX)

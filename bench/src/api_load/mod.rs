@@ -19,7 +19,7 @@ use crate::client;
 use crate::error::BenchError;
 use crate::rss::{self, MemSample};
 use create::CreateResult;
-use list::{ListMode, ListResult};
+use list::ListResult;
 use watch::WatchResult;
 
 /// Flags of `skiff-bench api-load`.
@@ -208,13 +208,10 @@ async fn phases(
         stored += result.created;
         report.fill = Some(result);
     }
-    for mode in [ListMode::Rv0, ListMode::Consistent] {
-        tracing::info!("list: {} x {}", args.list_runs, mode.label());
-        let result = tokio::time::timeout(limit(args), list::run(client, mode, args.list_runs))
-            .await
-            .map_err(|_| BenchError::Timeout(format!("LIST {}", mode.label()), args.phase_timeout))??;
-        report.list.push(result);
-    }
+    tracing::info!("list: {} x each mode, interleaved", args.list_runs);
+    report.list = tokio::time::timeout(limit(args), list::run(client, args.list_runs))
+        .await
+        .map_err(|_| BenchError::Timeout("LIST".to_string(), args.phase_timeout))??;
     if let Some(memory) = report.memory.as_mut() {
         memory.loaded = sample_or_warn(memory.pid);
         memory.loaded_pods = stored;

@@ -12,8 +12,7 @@
 # Usage: bench/run-api.sh [skiff-bench api-load flags...]
 #   e.g. bench/run-api.sh --pods 2000 --list-runs 20
 # Environment: BACKENDS="sqlite etcd" (subset to run), SKIFF/BENCH=binaries,
-#   SKIP_BUILD=1 (reuse
-#   target/release binaries), ETCD=/usr/bin/etcd, OUT=dir, KEEP_DATA=1.
+#   SKIP_BUILD=1 (reuse target/release binaries), ETCD=/usr/bin/etcd, OUT=dir, KEEP_DATA=1.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -100,7 +99,7 @@ run_backend() {
         >"$OUT/$name-server.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")
-    until grep -q "skiff is ready" "$OUT/$name-server.log"; do
+    until grep -qs "skiff is ready" "$OUT/$name-server.log"; do
         if ! kill -0 "$pid" 2>/dev/null; then
             log "$name: server exited before it was ready:"
             cat "$OUT/$name-server.log" >&2

@@ -2,6 +2,7 @@
 //! Each subcommand lives in its own module and only wires libraries together.
 
 mod server;
+mod simulate_nodes;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run the control plane: API server and datastore.
     Server(server::ServerArgs),
+    /// Simulate kubelets: register N nodes, renew their Leases, run their pods.
+    SimulateNodes(simulate_nodes::SimulateNodesArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     let result = match cli.command {
         Command::Server(args) => runtime.block_on(server::run(args, started)),
+        Command::SimulateNodes(args) => runtime.block_on(simulate_nodes::run(args)),
     };
     // Tasks still running (e.g. cut-off watches) must not hold up the exit.
     runtime.shutdown_timeout(Duration::from_millis(500));
@@ -99,7 +103,9 @@ mod tests {
     #[test]
     fn server_flags_have_upstream_like_defaults() {
         let cli = Cli::try_parse_from(["skiff", "server"]).unwrap();
-        let Command::Server(args) = cli.command;
+        let Command::Server(args) = cli.command else {
+            panic!("not server")
+        };
         assert_eq!(args.data_dir, std::path::PathBuf::from("/var/lib/skiff"));
         assert_eq!(args.https_port, 6443);
         assert_eq!(args.bind_address.to_string(), "0.0.0.0");
@@ -121,7 +127,9 @@ mod tests {
             "debug",
         ])
         .unwrap();
-        let Command::Server(args) = cli.command;
+        let Command::Server(args) = cli.command else {
+            panic!("not server")
+        };
         assert_eq!(args.tls_san, vec!["a.example", "10.1.1.1"]);
         assert_eq!(cli.log_level, "debug");
     }

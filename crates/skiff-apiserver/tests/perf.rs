@@ -46,6 +46,13 @@ async fn list_10k_pods_from_cache() {
             .unwrap();
     }
     assert!(f.server.cache.wait_for(last, Duration::from_secs(30)).await);
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .unwrap_or_default()
+        .to_string();
+    println!("after caching 10k pods (store in the same process): {rss}");
     let router = f.server.router();
     let mut times = Vec::new();
     for _ in 0..10 {
@@ -81,7 +88,18 @@ async fn list_10k_pods_from_cache() {
 #[ignore]
 async fn create_throughput_at_concurrency_32() {
     let f = common::start().await;
-    let api: Api<Pod> = Api::default_namespaced(f.client.clone());
+    creates(kube::Client::clone(&f.client), "memory").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn create_throughput_at_concurrency_32_on_sqlite() {
+    let f = common::start_sqlite().await;
+    creates(kube::Client::clone(&f.client), "sqlite").await;
+}
+
+async fn creates(client: kube::Client, backend: &str) {
+    let api: Api<Pod> = Api::default_namespaced(client);
     let n = 4000;
     let start = Instant::now();
     let results: Vec<Duration> = futures::stream::iter(0..n)
@@ -103,7 +121,7 @@ async fn create_throughput_at_concurrency_32() {
     let mut lat = results;
     lat.sort();
     println!(
-        "{n} creates at c=32: {:.0}/s, p50 {:?}, p99 {:?}",
+        "{backend}: {n} creates at c=32: {:.0}/s, p50 {:?}, p99 {:?}",
         n as f64 / total.as_secs_f64(),
         lat[lat.len() / 2],
         lat[lat.len() * 99 / 100]

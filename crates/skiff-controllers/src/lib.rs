@@ -11,7 +11,8 @@
 //! Must not: reach the store or the runtime directly; everything goes through
 //! a `kube::Client`.
 
-pub mod deployment;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod events;
 pub mod gc;
 pub mod leader;

@@ -1,0 +1,326 @@
+//! Endpoints controller: for every Service with a selector, an Endpoints
+//! object of the same name listing the IPs of the matching pods — ready ones
+//! in `addresses`, others in `notReadyAddresses` (all in `addresses` with
+//! `publishNotReadyAddresses`) — grouped into subsets by resolved ports
+//! (numeric or named `targetPort`). Also keeps `default/kubernetes` pointing
+//! at the API server. The pod/port resolution is shared with
+//! [`crate::endpointslice`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{
+    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{Api, PostParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+
+use crate::manager::{ControllerConfig, Error};
+
+/// One resolved endpoint of a service: a pod and its readiness.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodEndpoint {
+    /// The pod's IP.
+    pub ip: String,
+    /// The node it runs on.
+    pub node_name: Option<String>,
+    /// The pod.
+    pub target: ObjectReference,
+    /// Ready (or published while not ready).
+    pub ready: bool,
+    /// Being deleted.
+    pub terminating: bool,
+}
+
+/// Pods sharing one resolved port list.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PortGroup {
+    /// `(name, port, protocol)` sorted by name.
+    pub ports: Vec<(String, i32, String)>,
+    /// The pods, sorted by IP.
+    pub endpoints: Vec<PodEndpoint>,
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn matches(selector: &BTreeMap<String, String>, pod: &Pod) -> bool {
+    let labels = pod.metadata.labels.as_ref();
+    selector
+        .iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+}
+
+/// The port `target` names on `pod` (a number, or a container port's name).
+pub fn resolve_port(target: Option<&IntOrString>, port: i32, pod: &Pod) -> Option<i32> {
+    match target {
+        None => Some(port),
+        Some(IntOrString::Int(p)) => Some(*p),
+        Some(IntOrString::String(name)) => pod
+            .spec
+            .as_ref()?
+            .containers
+            .iter()
+            .flat_map(|c| c.ports.iter().flatten())
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .map(|p| p.container_port),
+    }
+}
+
+/// The service's endpoints grouped by resolved ports; `None` for services
+/// this controller does not manage (no selector, ExternalName).
+pub fn resolve(svc: &Service, pods: &[Arc<Pod>]) -> Option<Vec<PortGroup>> {
+    let spec = svc.spec.as_ref()?;
+    let selector = spec.selector.as_ref().filter(|s| !s.is_empty())?;
+    if spec.type_.as_deref() == Some("ExternalName") {
+        return None;
+    }
+    let publish = spec.publish_not_ready_addresses == Some(true);
+    let mut groups: BTreeMap<Vec<(String, i32, String)>, Vec<PodEndpoint>> = BTreeMap::new();
+    for pod in pods.iter().filter(|p| matches(selector, p)) {
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) {
+            continue;
+        }
+        let terminating = pod.metadata.deletion_timestamp.is_some();
+        if terminating && !publish {
+            continue;
+        }
+        let Some(ip) = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .filter(|ip| !ip.is_empty())
+        else {
+            continue;
+        };
+        let mut ports: Vec<(String, i32, String)> = spec
+            .ports
+            .iter()
+            .flatten()
+            .filter_map(|sp| {
+                let p = resolve_port(sp.target_port.as_ref(), sp.port, pod)?;
+                let proto = sp.protocol.clone().unwrap_or_else(|| "TCP".into());
+                Some((sp.name.clone().unwrap_or_default(), p, proto))
+            })
+            .collect();
+        ports.sort();
+        let ep = PodEndpoint {
+            ip,
+            node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+            target: ObjectReference {
+                kind: Some("Pod".into()),
+                namespace: pod.metadata.namespace.clone(),
+                name: pod.metadata.name.clone(),
+                uid: pod.metadata.uid.clone(),
+                ..ObjectReference::default()
+            },
+            ready: publish || (pod_ready(pod) && !terminating),
+            terminating,
+        };
+        groups.entry(ports).or_default().push(ep);
+    }
+    Some(
+        groups
+            .into_iter()
+            .map(|(ports, mut endpoints)| {
+                endpoints.sort_by(|a, b| a.ip.cmp(&b.ip));
+                PortGroup { ports, endpoints }
+            })
+            .collect(),
+    )
+}
+
+/// The Endpoints subsets for resolved groups.
+pub fn subsets(groups: &[PortGroup]) -> Vec<EndpointSubset> {
+    let addr = |e: &PodEndpoint| EndpointAddress {
+        ip: e.ip.clone(),
+        node_name: e.node_name.clone(),
+        target_ref: Some(e.target.clone()),
+        hostname: None,
+    };
+    groups
+        .iter()
+        .filter(|g| !g.endpoints.is_empty())
+        .map(|g| {
+            let ready: Vec<EndpointAddress> = g.endpoints.iter().filter(|e| e.ready).map(addr).collect();
+            let not_ready: Vec<EndpointAddress> = g.endpoints.iter().filter(|e| !e.ready).map(addr).collect();
+            EndpointSubset {
+                addresses: (!ready.is_empty()).then_some(ready),
+                not_ready_addresses: (!not_ready.is_empty()).then_some(not_ready),
+                ports: Some(
+                    g.ports
+                        .iter()
+                        .map(|(name, port, proto)| EndpointPort {
+                            name: (!name.is_empty()).then(|| name.clone()),
+                            port: *port,
+                            protocol: Some(proto.clone()),
+                            app_protocol: None,
+                        })
+                        .collect(),
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The `default/kubernetes` groups for the API server at `ip:port`.
+pub fn apiserver_groups(ip: &str, port: i32) -> Vec<PortGroup> {
+    vec![PortGroup {
+        ports: vec![("https".into(), port, "TCP".into())],
+        endpoints: vec![PodEndpoint {
+            ip: ip.into(),
+            node_name: None,
+            target: ObjectReference::default(),
+            ready: true,
+            terminating: false,
+        }],
+    }]
+}
+
+/// Services and pods kept in memory, with a flag raised on every change.
+pub(crate) struct Cache {
+    pub services: Store<Service>,
+    pub pods: Store<Pod>,
+    pub dirty: Arc<AtomicBool>,
+}
+
+impl Cache {
+    /// Pods grouped by namespace.
+    pub fn pods_by_namespace(&self) -> HashMap<String, Vec<Arc<Pod>>> {
+        let mut m: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
+        for p in self.pods.state() {
+            m.entry(p.metadata.namespace.clone().unwrap_or_default())
+                .or_default()
+                .push(p);
+        }
+        m
+    }
+
+    /// Every service with its resolved groups (including `default/kubernetes`).
+    pub fn desired(&self, cfg: &ControllerConfig) -> Vec<(Arc<Service>, Vec<PortGroup>)> {
+        let pods = self.pods_by_namespace();
+        let none = Vec::new();
+        let mut out = Vec::new();
+        for svc in self.services.state() {
+            let ns = svc.metadata.namespace.clone().unwrap_or_default();
+            let is_apiserver = ns == "default" && svc.metadata.name.as_deref() == Some("kubernetes");
+            let groups = match (&cfg.apiserver_endpoint, is_apiserver) {
+                (Some((ip, port)), true) => Some(apiserver_groups(ip, i32::from(*port))),
+                _ => resolve(&svc, pods.get(&ns).unwrap_or(&none)),
+            };
+            if let Some(g) = groups {
+                out.push((svc, g));
+            }
+        }
+        out
+    }
+}
+
+/// Runs `pass` whenever services or pods changed (at most every 100 ms).
+pub(crate) async fn drive<F, Fut>(client: &kube::Client, mut pass: F) -> Result<(), Error>
+where
+    F: FnMut(&Cache) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (services, sw) = reflector::store();
+    let (pods, pw) = reflector::store();
+    let dirty = Arc::new(AtomicBool::new(true));
+    let (d1, d2) = (dirty.clone(), dirty.clone());
+    let svc_rf = reflector::reflector(
+        sw,
+        watcher::watcher(Api::<Service>::all(client.clone()), Default::default()),
+    )
+    .default_backoff()
+    .for_each(move |_| {
+        d1.store(true, Ordering::Relaxed);
+        std::future::ready(())
+    });
+    let pod_rf = reflector::reflector(
+        pw,
+        watcher::watcher(Api::<Pod>::all(client.clone()), Default::default()),
+    )
+    .default_backoff()
+    .for_each(move |_| {
+        d2.store(true, Ordering::Relaxed);
+        std::future::ready(())
+    });
+    let cache = Cache {
+        services,
+        pods,
+        dirty,
+    };
+    let work = async {
+        let _ = cache.services.wait_until_ready().await;
+        let _ = cache.pods.wait_until_ready().await;
+        let mut ticks = 0u32;
+        loop {
+            // A full pass every ~10 s also repairs objects edited by others.
+            ticks = ticks.wrapping_add(1);
+            if cache.dirty.swap(false, Ordering::Relaxed) || ticks.is_multiple_of(100) {
+                pass(&cache).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::select! {
+        _ = svc_rf => Ok(()),
+        _ = pod_rf => Ok(()),
+        () = work => Ok(()),
+    }
+}
+
+/// Keeps Endpoints in step with services and pods until an error.
+pub async fn run(client: kube::Client, cfg: Arc<ControllerConfig>) -> Result<(), Error> {
+    drive(&client, |cache| {
+        let desired = cache.desired(&cfg);
+        let client = client.clone();
+        async move {
+            for (svc, groups) in desired {
+                if let Err(e) = write(&client, &svc, subsets(&groups)).await {
+                    tracing::debug!(error = %e, "endpoints: write failed");
+                }
+            }
+        }
+    })
+    .await
+}
+
+async fn write(client: &kube::Client, svc: &Service, subsets: Vec<EndpointSubset>) -> Result<(), Error> {
+    let (Some(ns), Some(name)) = (svc.metadata.namespace.as_deref(), svc.metadata.name.as_deref()) else {
+        return Ok(());
+    };
+    let api: Api<Endpoints> = Api::namespaced(client.clone(), ns);
+    let subsets = (!subsets.is_empty()).then_some(subsets);
+    match api.get_opt(name).await? {
+        Some(mut cur) => {
+            if cur.subsets == subsets {
+                return Ok(());
+            }
+            cur.subsets = subsets;
+            api.replace(name, &PostParams::default(), &cur).await?;
+        }
+        None => {
+            let ep = Endpoints {
+                metadata: ObjectMeta {
+                    name: Some(name.into()),
+                    labels: svc.metadata.labels.clone(),
+                    ..ObjectMeta::default()
+                },
+                subsets,
+            };
+            api.create(&PostParams::default(), &ep).await?;
+        }
+    }
+    Ok(())
+}

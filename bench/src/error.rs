@@ -48,6 +48,9 @@ pub enum BenchError {
         #[source]
         source: std::io::Error,
     },
+    /// `/proc/PID/stat` could not be parsed.
+    #[error("process {0} reports no CPU times")]
+    NoCpu(u32),
     /// `/proc/PID/status` had no `VmRSS` line.
     #[error("process {0} reports no VmRSS")]
     NoRss(u32),

@@ -4,6 +4,7 @@
 
 mod api_load;
 mod client;
+mod cpu;
 mod error;
 mod report;
 mod rss;

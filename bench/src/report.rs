@@ -99,6 +99,32 @@ pub fn render(report: &Report) -> String {
     }
     table(&mut out, &rows);
 
+    if !report.cpu.is_empty() {
+        let mut rows = vec![header(&[
+            "CPU per phase",
+            "requests",
+            "server ms",
+            "client ms",
+            "server ms/req",
+            "client ms/req",
+        ])];
+        for c in &report.cpu {
+            let per = |ms: Option<f64>| match ms {
+                Some(ms) if c.ops > 0 => format!("{:.2}", ms / c.ops as f64),
+                _ => "-".to_string(),
+            };
+            let total = |ms: Option<f64>| ms.map_or("-".to_string(), |ms| format!("{ms:.0}"));
+            rows.push(vec![
+                c.phase.clone(),
+                c.ops.to_string(),
+                total(c.server_ms),
+                total(c.client_ms),
+                per(c.server_ms),
+                per(c.client_ms),
+            ]);
+        }
+        table(&mut out, &rows);
+    }
     if let Some(m) = &report.memory {
         let mut rows = vec![header(&[
             &format!("server memory (pid {})", m.pid),
@@ -237,6 +263,12 @@ mod tests {
                 latency: None,
                 latency_from_send: None,
             }],
+            cpu: vec![crate::cpu::CpuUse {
+                phase: "create c=32".into(),
+                ops: 1000,
+                server_ms: Some(1500.0),
+                client_ms: None,
+            }],
             memory: Some(MemoryReport {
                 pid: 42,
                 idle: Some(MemSample {
@@ -271,6 +303,11 @@ mod tests {
         );
         assert!(line("idle").contains("20.0") && line("idle").contains("30.0"));
         assert!(line("10000 pods stored").ends_with("-"));
+        let cpu = line("create c=32");
+        assert!(
+            cpu.contains("1500") && cpu.contains("1.50") && cpu.ends_with("-"),
+            "{cpu}"
+        );
     }
 
     #[test]

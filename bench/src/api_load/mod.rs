@@ -16,6 +16,7 @@ use kube::Client;
 use serde::Serialize;
 
 use crate::client;
+use crate::cpu::{CpuUse, Meter};
 use crate::error::BenchError;
 use crate::rss::{self, MemSample};
 use create::CreateResult;
@@ -82,6 +83,8 @@ pub struct Report {
     pub list: Vec<ListResult>,
     /// Watch delivery per writer count.
     pub watch: Vec<WatchResult>,
+    /// CPU spent per phase by the server (with `--server-pid`) and the benchmark.
+    pub cpu: Vec<CpuUse>,
     /// Server memory, when `--server-pid` was given.
     pub memory: Option<MemoryReport>,
     /// A phase that stopped the run early.
@@ -154,6 +157,7 @@ pub async fn run(args: &ApiLoadArgs) -> Result<Report, BenchError> {
         fill: None,
         list: Vec::new(),
         watch: Vec::new(),
+        cpu: Vec::new(),
         memory: args.server_pid.map(|pid| MemoryReport {
             pid,
             idle: idle.flatten(),
@@ -196,7 +200,11 @@ async fn phases(
         tracing::info!("create: {} pods at concurrency {concurrency}", args.pods);
         create::warm_up(client, ns, concurrency).await;
         let prefix = format!("c{concurrency}");
+        let meter = Meter::start(args.server_pid);
         let result = create::run(client, ns, &prefix, args.pods, concurrency, limit(args)).await;
+        report
+            .cpu
+            .push(meter.finish(format!("create c={concurrency}"), result.created + result.errors));
         stored += result.created;
         report.create.push(result);
     }
@@ -204,23 +212,35 @@ async fn phases(
         let concurrency = args.concurrency.iter().copied().max().unwrap_or(32);
         let missing = args.list_pods - stored;
         tracing::info!("fill: {missing} more pods for the LIST phase");
+        let meter = Meter::start(args.server_pid);
         let result = create::run(client, ns, "fill", missing, concurrency, limit(args)).await;
+        report
+            .cpu
+            .push(meter.finish(format!("fill c={concurrency}"), result.created + result.errors));
         stored += result.created;
         report.fill = Some(result);
     }
     tracing::info!("list: {} x each mode, interleaved", args.list_runs);
+    let meter = Meter::start(args.server_pid);
     report.list = tokio::time::timeout(limit(args), list::run(client, args.list_runs))
         .await
         .map_err(|_| BenchError::Timeout("LIST".to_string(), args.phase_timeout))??;
+    report
+        .cpu
+        .push(meter.finish("LIST (both modes, with warm-up)", 2 * (args.list_runs + 1)));
     if let Some(memory) = report.memory.as_mut() {
         memory.loaded = sample_or_warn(memory.pid);
         memory.loaded_pods = stored;
     }
     for &writers in &args.watch_writers {
         tracing::info!("watch: {writers} writer(s) x {} writes", args.watch_writes);
-        report
-            .watch
-            .push(watch::run(client, ns, writers, args.watch_writes, limit(args)).await?);
+        let meter = Meter::start(args.server_pid);
+        let result = watch::run(client, ns, writers, args.watch_writes, limit(args)).await?;
+        report.cpu.push(meter.finish(
+            format!("watch {writers} writer(s)"),
+            result.writes + result.write_errors,
+        ));
+        report.watch.push(result);
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! `SKIFF_BENCH_PODS` (default 10000) pending pods are created through the
 //! API, then the scheduler starts; it reports pods bound per second from
 //! its start to the last binding and how evenly the pods spread.
+//! `SKIFF_BENCH_EVENTS=0` turns off the per-pod `Scheduled` events.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -76,8 +77,12 @@ async fn throughput() {
         .await;
     eprintln!("{n_pods} pods created in {:.1}s", t.elapsed().as_secs_f64());
 
+    let config = SchedulerConfig {
+        record_scheduled_events: env("SKIFF_BENCH_EVENTS", 1) != 0,
+        ..SchedulerConfig::default()
+    };
     let start = Instant::now();
-    let scheduler = tokio::spawn(skiff_scheduler::run(client.clone(), SchedulerConfig::default()));
+    let scheduler = tokio::spawn(skiff_scheduler::run(client.clone(), config));
     loop {
         let unbound = pods
             .list(&ListParams::default().fields("spec.nodeName=").limit(1))

@@ -101,3 +101,44 @@ fn no_nodes_at_all() {
     };
     assert_eq!(fit.message(), "no nodes available to schedule pods");
 }
+
+/// The algorithm alone (no API): 1,000 nodes, 10,000 pods, schedule and
+/// assume each. Run with `cargo test --release -p skiff-scheduler --lib
+/// algorithm_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark"]
+fn algorithm_throughput() {
+    let nodes: Vec<_> = (0..1000)
+        .map(|i| node(&format!("n{i:04}")).cpu("32").memory("64Gi").build())
+        .collect();
+    let mut cache = cache_with(nodes, vec![]);
+    let fw = default_framework(&ScoreWeights::default());
+    let mut algo = Algorithm::new(None, 1);
+    let pods: Vec<_> = (0..10_000)
+        .map(|i| {
+            Arc::new(
+                pod(&format!("p{i}"))
+                    .label("app", "web")
+                    .containers(vec![container("100m", "128Mi")])
+                    .info(),
+            )
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    for p in pods {
+        let n = algo.schedule(&fw, &mut CycleState::new(), &p, &cache).unwrap();
+        cache.assume(p, &n);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let counts: Vec<usize> = cache.nodes().iter().map(|n| n.pods.len()).collect();
+    eprintln!(
+        "10000 pods on 1000 nodes in {secs:.2}s: {:.0} pods/s; per node min {} max {}",
+        10_000.0 / secs,
+        counts.iter().min().unwrap(),
+        counts.iter().max().unwrap()
+    );
+    assert!(
+        counts.iter().max().unwrap() - counts.iter().min().unwrap() <= 5,
+        "least-allocated spreads pods (integer scores tie within a few pods)"
+    );
+}

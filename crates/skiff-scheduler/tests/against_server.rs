@@ -4,6 +4,8 @@
 //! and a FailedScheduling event, a node added later taking it, preemption
 //! of lower-priority pods, and pods of other schedulers left alone.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;

@@ -6,6 +6,8 @@
 //! its start to the last binding and how evenly the pods spread.
 //! `SKIFF_BENCH_EVENTS=0` turns off the per-pod `Scheduled` events.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

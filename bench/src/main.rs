@@ -8,6 +8,7 @@ mod cpu;
 mod error;
 mod report;
 mod rss;
+mod scheduler;
 mod stats;
 
 use anyhow::Context;
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// Pod create throughput, LIST latency with many pods, watch delivery latency, server RSS.
     ApiLoad(api_load::ApiLoadArgs),
+    /// Scheduling throughput: pods bound per second on simulated nodes, control-plane RSS.
+    Scheduler(scheduler::SchedulerArgs),
 }
 
 #[tokio::main]
@@ -52,6 +55,17 @@ async fn main() -> anyhow::Result<()> {
             }
             if let Some(reason) = &report.aborted {
                 anyhow::bail!("run stopped early: {reason}");
+            }
+        }
+        Command::Scheduler(args) => {
+            let report = scheduler::run(&args).await?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).context("encoding the report")?
+                );
+            } else {
+                print!("{}", scheduler::render(&report));
             }
         }
     }

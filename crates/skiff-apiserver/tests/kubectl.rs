@@ -292,9 +292,20 @@ async fn kubectl_describe_edit_annotate_server_side_apply() {
         let out = k.ok(&["describe", "configmap", "settings"]);
         assert!(out.contains("mode"), "{out}");
         k.ok(&["annotate", "configmap", "settings", "note=hello"]);
-        let out = k.ok(&["get", "configmap", "settings", "-o", "jsonpath={.metadata.annotations.note}"]);
+        let out = k.ok(&[
+            "get",
+            "configmap",
+            "settings",
+            "-o",
+            "jsonpath={.metadata.annotations.note}",
+        ]);
         assert_eq!(out, "hello");
-        let out = k.ok(&["get", "deployments", "-o", "custom-columns=NAME:.metadata.name,REPLICAS:.spec.replicas"]);
+        let out = k.ok(&[
+            "get",
+            "deployments",
+            "-o",
+            "custom-columns=NAME:.metadata.name,REPLICAS:.spec.replicas",
+        ]);
         assert!(out.contains("web") && out.contains("REPLICAS"), "{out}");
         let out = k.ok(&["get", "svc", "-o", "wide"]);
         assert!(out.contains("kubernetes") && out.contains("web"), "{out}");
@@ -305,7 +316,11 @@ async fn kubectl_describe_edit_annotate_server_side_apply() {
                 .env("KUBE_EDITOR", "sed -i s/fast/edited/g")
                 .args(["--server", &k.server, "edit", "configmap", "settings"]);
             let o = cmd.output().unwrap();
-            (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+            (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
         };
         assert!(ok, "edit failed: {out}\n{err}");
         let out = k.ok(&["get", "configmap", "settings", "-o", "jsonpath={.data.mode}"]);
@@ -314,9 +329,15 @@ async fn kubectl_describe_edit_annotate_server_side_apply() {
         let ssa = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: \"1\"\n";
         let out = k.ok_in(&["apply", "--server-side", "-f", "-"], Some(ssa));
         assert!(out.contains("configmap/ssa serverside-applied"), "{out}");
-        let out = k.ok_in(&["apply", "--server-side", "-f", "-"], Some(&ssa.replace("\"1\"", "\"2\"")));
+        let out = k.ok_in(
+            &["apply", "--server-side", "-f", "-"],
+            Some(&ssa.replace("\"1\"", "\"2\"")),
+        );
         assert!(out.contains("serverside-applied"), "{out}");
-        assert_eq!(k.ok(&["get", "configmap", "ssa", "-o", "jsonpath={.data.a}"]), "2");
+        assert_eq!(
+            k.ok(&["get", "configmap", "ssa", "-o", "jsonpath={.data.a}"]),
+            "2"
+        );
     })
     .await;
 }

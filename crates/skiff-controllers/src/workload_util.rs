@@ -312,7 +312,7 @@ mod tests {
 
     #[test]
     fn deletes_unscheduled_then_pending_then_unready_first() {
-        let mut pods = vec![
+        let mut pods = [
             pod("ready", Some("n1"), "Running", true),
             pod("unready", Some("n1"), "Running", false),
             pod("pending", Some("n1"), "Pending", false),

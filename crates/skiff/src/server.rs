@@ -18,6 +18,8 @@ use skiff_apiserver::pki::{Pki, host_addresses, serving_sans};
 use skiff_apiserver::server::{ApiServer, ApiServerConfig};
 use skiff_apiserver::tls;
 use skiff_store::Store;
+
+use crate::control_plane::{self, ControlPlaneArgs};
 use tokio::net::TcpListener;
 
 /// How long connecting to etcd may take before start-up fails.
@@ -47,6 +49,8 @@ pub struct ServerArgs {
     /// ClusterIP range of Services.
     #[arg(long, value_name = "CIDR", default_value = "10.43.0.0/16")]
     pub service_cidr: Ipv4Net,
+    #[command(flatten)]
+    pub control_plane: ControlPlaneArgs,
 }
 
 /// Where the cluster state lives.
@@ -164,6 +168,8 @@ pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
         () = &mut signal => false,
     };
     if ready {
+        // Held until shutdown: dropping the set stops the loops.
+        let _control_loops = control_plane::start(&api, &args.control_plane, args.https_port);
         tracing::info!(
             "skiff is ready: kubeconfig at {} (ready in {} ms)",
             kubeconfig_path.display(),

@@ -5,6 +5,8 @@
 //!
 //! Needs `cargo build -p skiff` first (the test spawns target/debug/skiff).
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::sync::Arc;
 use std::time::Duration;
 

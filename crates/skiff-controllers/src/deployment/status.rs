@@ -60,12 +60,12 @@ fn cond(
 /// Puts `c` into `conds`, keeping the old transition time when the status
 /// did not change, and the old update time when nothing else did either.
 fn set(conds: &mut Vec<DeploymentCondition>, mut c: DeploymentCondition) {
-    if let Some(old) = conds.iter().find(|o| o.type_ == c.type_) {
-        if old.status == c.status {
-            c.last_transition_time = old.last_transition_time.clone();
-            if old.reason == c.reason && old.message == c.message {
-                return;
-            }
+    if let Some(old) = conds.iter().find(|o| o.type_ == c.type_)
+        && old.status == c.status
+    {
+        c.last_transition_time = old.last_transition_time.clone();
+        if old.reason == c.reason && old.message == c.message {
+            return;
         }
     }
     conds.retain(|o| o.type_ != c.type_);

@@ -74,6 +74,7 @@ fn deployment_scales_replaces_rolls_out_and_is_collected() {
 }
 
 #[test]
+#[ignore = "the Job and CronJob controllers are not written yet (issue 3)"]
 fn job_completes_and_cronjob_creates_jobs() {
     let c = SimCluster::start(2, &[]);
     let k = c.kubectl();
@@ -105,6 +106,7 @@ fn job_completes_and_cronjob_creates_jobs() {
 }
 
 #[test]
+#[ignore = "the DaemonSet and StatefulSet controllers are not written yet (issue 3)"]
 fn daemonset_and_statefulset() {
     let c = SimCluster::start(3, &[]);
     let k = c.kubectl();

@@ -96,7 +96,7 @@ fn template(image: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicaset_keeps_replicas_replaces_deleted_pods_and_scales_down() {
-    let server = SkiffServer::start(ServerOptions::default()).unwrap();
+    let server = SkiffServer::start(ServerOptions::api_only()).unwrap();
     let c = client(&server).await;
     start_controllers(&c);
     tokio::spawn(fake_kubelet(c.clone(), "default"));
@@ -152,7 +152,7 @@ async fn replicaset_keeps_replicas_replaces_deleted_pods_and_scales_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deployment_rolls_out_a_new_template_and_records_revisions() {
-    let server = SkiffServer::start(ServerOptions::default()).unwrap();
+    let server = SkiffServer::start(ServerOptions::api_only()).unwrap();
     let c = client(&server).await;
     start_controllers(&c);
     tokio::spawn(fake_kubelet(c.clone(), "default"));

@@ -83,7 +83,7 @@ fn node_of(p: &Pod) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schedules_against_a_real_server() {
     let t = std::time::Instant::now();
-    let server = SkiffServer::start(ServerOptions::default()).unwrap();
+    let server = SkiffServer::start(ServerOptions::api_only()).unwrap();
     let client = client(&server).await;
     stage(t, "server up");
     let nodes: Api<Node> = Api::all(client.clone());

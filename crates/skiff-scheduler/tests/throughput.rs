@@ -30,7 +30,7 @@ fn env(name: &str, default: usize) -> usize {
 async fn throughput() {
     let n_nodes = env("SKIFF_BENCH_NODES", 1000);
     let n_pods = env("SKIFF_BENCH_PODS", 10000);
-    let server = SkiffServer::start(ServerOptions::default()).unwrap();
+    let server = SkiffServer::start(ServerOptions::api_only()).unwrap();
     let kc = kube::config::Kubeconfig::read_from(server.kubeconfig()).unwrap();
     let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
         .await

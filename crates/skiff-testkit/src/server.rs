@@ -78,6 +78,15 @@ impl Default for ServerOptions {
 }
 
 impl ServerOptions {
+    /// Options for a server that runs only the API server: no in-process
+    /// scheduler or controller manager, for tests that run their own loops.
+    pub fn api_only() -> Self {
+        ServerOptions {
+            extra_args: vec!["--disable-scheduler".into(), "--disable-controllers".into()],
+            ..ServerOptions::default()
+        }
+    }
+
     /// Options for a server backed by the etcd at `endpoint`.
     pub fn etcd(endpoint: impl Into<String>) -> Self {
         ServerOptions {

@@ -4,6 +4,8 @@
 //! in-process through `run_all` (so under leader election) with the
 //! server's admin kubeconfig.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

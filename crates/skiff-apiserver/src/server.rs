@@ -46,6 +46,10 @@ pub struct ApiServerConfig {
     pub watch_history: usize,
     /// The port the `kubernetes` Service targets (the HTTPS port).
     pub https_port: u16,
+    /// `--default-not-ready-toleration-seconds`: the tolerationSeconds of the
+    /// not-ready/unreachable NoExecute tolerations every new pod gets
+    /// (upstream's DefaultTolerationSeconds admission).
+    pub default_not_ready_toleration_seconds: i64,
 }
 
 impl Default for ApiServerConfig {
@@ -57,6 +61,7 @@ impl Default for ApiServerConfig {
             compaction_retention: Duration::from_secs(300),
             watch_history: 10_000,
             https_port: 6443,
+            default_not_ready_toleration_seconds: skiff_api::defaults::UPSTREAM_DEFAULT_TOLERATION_SECONDS,
         }
     }
 }

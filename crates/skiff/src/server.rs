@@ -138,6 +138,7 @@ pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
     let config = ApiServerConfig {
         service_cidr: args.service_cidr,
         https_port: args.https_port,
+        default_not_ready_toleration_seconds: args.control_plane.default_not_ready_toleration_seconds,
         ..Default::default()
     };
     let api = ApiServer::new(store, config).context("starting the API server")?;

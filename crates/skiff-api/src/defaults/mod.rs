@@ -21,6 +21,11 @@ mod tests;
 use crate::registry::ResourceDef;
 use serde_json::{Map, Value};
 
+pub use pod::add_default_tolerations;
+
+/// Upstream's default `--default-not-ready-toleration-seconds`.
+pub const UPSTREAM_DEFAULT_TOLERATION_SECONDS: i64 = 300;
+
 /// Applies upstream defaults for `def`'s kind to `obj` in place.
 ///
 /// Call it on creates and updates after `metadata.uid` is set: a Job's

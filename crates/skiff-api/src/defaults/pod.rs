@@ -20,7 +20,6 @@ pub(crate) fn pod(obj: &mut Value) {
         set(spec, "priority", json!(0));
     }
     set_str(spec, "preemptionPolicy", "PreemptLowerPriority");
-    default_tolerations(spec);
     let qos = qos_class(spec);
     if let Some(status) = object(obj, "status") {
         set_str(status, "phase", "Pending");
@@ -227,9 +226,11 @@ fn requests_from_limits(spec: &mut Value) {
     }
 }
 
-/// The NoExecute tolerations for not-ready/unreachable nodes (300 s) that the
-/// DefaultTolerationSeconds admission plugin adds unless the pod has its own.
-fn default_tolerations(spec: &mut Value) {
+/// Adds the NoExecute tolerations for not-ready/unreachable nodes that
+/// upstream's DefaultTolerationSeconds admission plugin adds to a new pod's
+/// `spec` unless it tolerates them already (upstream's default: 300 s).
+/// An admission step, not defaulting: only creates get it.
+pub fn add_default_tolerations(spec: &mut Value, toleration_seconds: i64) {
     let keys = ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
     let existing_tolerations = spec
         .get("tolerations")
@@ -247,7 +248,7 @@ fn default_tolerations(spec: &mut Value) {
     let add: Vec<Value> = keys
         .iter()
         .filter(|k| !tolerates(k))
-        .map(|k| json!({"key": k, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}))
+        .map(|k| json!({"key": k, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": toleration_seconds}))
         .collect();
     if add.is_empty() {
         return;

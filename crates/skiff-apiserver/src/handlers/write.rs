@@ -150,6 +150,10 @@ pub(crate) async fn create_object(ctx: &Ctx, mut obj: Value) -> ApiResult<Value>
     let now = strategy::now_rfc3339();
     strategy::prepare_create(def, &mut obj, ctx.namespace(), &now);
     defaults::apply_defaults(def, &mut obj);
+    if def.group.is_empty() && def.kind == "Pod" {
+        let seconds = ctx.server.config.default_not_ready_toleration_seconds;
+        defaults::add_default_tolerations(&mut obj["spec"], seconds);
+    }
     let causes = validation::validate_create(def, &obj);
     if !causes.is_empty() {
         return Err(ApiError::invalid(def.kind, def.group, &name, causes));

@@ -99,7 +99,9 @@ pub fn controllers() -> Vec<(&'static str, ControllerFn)> {
             Box::pin(crate::serviceaccount::run(c, g))
         }),
         ("node-ipam", |c, g| Box::pin(crate::node_ipam::run(c, g))),
-        ("node-lifecycle", |c, g| Box::pin(crate::node_lifecycle::run(c, g))),
+        ("node-lifecycle", |c, g| {
+            Box::pin(crate::node_lifecycle::run(c, g))
+        }),
         ("endpoints", |c, g| Box::pin(crate::endpoints::run(c, g))),
         ("endpointslice", |c, g| Box::pin(crate::endpointslice::run(c, g))),
         ("deployment", |c, g| Box::pin(crate::deployment::run(c, g))),

@@ -33,7 +33,10 @@ fn bare_pod_gets_upstream_defaults() {
     assert_eq!(spec["serviceAccount"], "default");
     assert_eq!(spec["priority"], 0);
     assert_eq!(spec["preemptionPolicy"], "PreemptLowerPriority");
-    assert!(spec.get("tolerations").is_none(), "tolerations are admission's, not defaulting's");
+    assert!(
+        spec.get("tolerations").is_none(),
+        "tolerations are admission's, not defaulting's"
+    );
     let c = &spec["containers"][0];
     assert_eq!(c["imagePullPolicy"], "Always");
     assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
@@ -364,13 +367,25 @@ fn default_tolerations_use_the_configured_seconds_and_respect_the_pods_own() {
     assert_eq!(tolerations.len(), 2);
     assert_eq!(tolerations[0]["key"], "node.kubernetes.io/not-ready");
     assert_eq!(tolerations[1]["key"], "node.kubernetes.io/unreachable");
-    assert!(tolerations.iter().all(|t| t["tolerationSeconds"] == 2 && t["effect"] == "NoExecute"));
+    assert!(
+        tolerations
+            .iter()
+            .all(|t| t["tolerationSeconds"] == 2 && t["effect"] == "NoExecute")
+    );
 
     let mut own = json!({"tolerations": [
         {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}
     ]});
     super::add_default_tolerations(&mut own, 2);
-    let keys: Vec<&str> = own["tolerations"].as_array().into_iter().flatten().filter_map(|t| t["key"].as_str()).collect();
-    assert_eq!(keys, ["node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready"]);
+    let keys: Vec<&str> = own["tolerations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["key"].as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        ["node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready"]
+    );
     assert_eq!(own["tolerations"][0]["tolerationSeconds"], 60);
 }

@@ -31,21 +31,27 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts a server on `backend` and waits until it is ready.
+    /// Starts a server on `backend` and waits until it is ready. The API
+    /// server alone: these tests check what the API stores and serves, so no
+    /// scheduler or controller changes objects behind their back (issue-3
+    /// tests start whole clusters of their own).
     ///
     /// # Panics
     /// When etcd or the server cannot start (the test cannot go on).
     pub fn start(backend: Backend) -> Cluster {
         match backend {
             Backend::Sqlite => {
-                let server = SkiffServer::start(ServerOptions::default())
+                let server = SkiffServer::start(ServerOptions::api_only())
                     .unwrap_or_else(|e| panic!("skiff server (sqlite) did not start: {e}"));
                 Cluster { server, etcd: None }
             }
             Backend::Etcd => {
                 let etcd = EtcdFixture::start().unwrap_or_else(|e| panic!("etcd did not start: {e}"));
-                let server = SkiffServer::start(ServerOptions::etcd(etcd.endpoint()))
-                    .unwrap_or_else(|e| panic!("skiff server (etcd) did not start: {e}"));
+                let server = SkiffServer::start(ServerOptions {
+                    extra_args: ServerOptions::api_only().extra_args,
+                    ..ServerOptions::etcd(etcd.endpoint())
+                })
+                .unwrap_or_else(|e| panic!("skiff server (etcd) did not start: {e}"));
                 Cluster {
                     server,
                     etcd: Some(etcd),

@@ -163,7 +163,9 @@ pub(crate) async fn create_object(ctx: &Ctx, mut obj: Value) -> ApiResult<Value>
     } else {
         Allocation::default()
     };
-    patch::record_update_managed_fields(def, None, &mut obj, &ctx.field_manager(), &now, "");
+    if !is_server_side_apply(ctx) {
+        patch::record_update_managed_fields(def, None, &mut obj, &ctx.field_manager(), &now, "");
+    }
     if ctx.query.dry_run {
         ctx.server.services.release(&alloc).await;
         return Ok(obj);
@@ -278,7 +280,9 @@ pub(crate) async fn update_object(
             Allocation::default()
         };
         let sub = if target == Target::Status { "status" } else { "" };
-        patch::record_update_managed_fields(def, Some(&old), &mut new, &ctx.field_manager(), &now, sub);
+        if !is_server_side_apply(ctx) {
+            patch::record_update_managed_fields(def, Some(&old), &mut new, &ctx.field_manager(), &now, sub);
+        }
         if strategy::ready_to_remove(&new) {
             ctx.server.services.release(&alloc).await;
             if ctx.query.dry_run {
@@ -331,4 +335,11 @@ pub(crate) async fn update_object(
             }
         }
     }
+}
+
+/// Whether the request is a server-side apply (only PATCH carries an
+/// apply-patch body), which records its own
+/// `Apply` entry in managedFields and must not be recorded as an `Update` too.
+fn is_server_side_apply(ctx: &Ctx) -> bool {
+    crate::negotiate::body_type(&ctx.headers).is_ok_and(|t| t == crate::negotiate::BodyType::ApplyPatch)
 }

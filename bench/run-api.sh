@@ -12,7 +12,8 @@
 # Usage: bench/run-api.sh [skiff-bench api-load flags...]
 #   e.g. bench/run-api.sh --pods 2000 --list-runs 20
 # Environment: BACKENDS="sqlite etcd" (subset to run), SKIFF/BENCH=binaries,
-#   SKIP_BUILD=1 (reuse target/release binaries), ETCD=/usr/bin/etcd, OUT=dir, KEEP_DATA=1.
+#   SKIP_BUILD=1 (reuse target/release binaries), ETCD=/usr/bin/etcd, OUT=dir, KEEP_DATA=1,
+#   SERVER_FLAGS (default: --disable-scheduler --disable-controllers).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +23,10 @@ OUT=${OUT:-$ROOT/target/bench-api/$(date -u +%Y%m%dT%H%M%SZ)}
 SKIFF=${SKIFF:-$ROOT/target/release/skiff}
 BENCH=${BENCH:-$ROOT/target/release/skiff-bench}
 READY_TIMEOUT_S=${READY_TIMEOUT_S:-60}
+# The API server alone, as the upstream reference measured kube-apiserver:
+# without this the in-process scheduler would post a FailedScheduling
+# status and event for every one of the (node-less) benchmark pods.
+SERVER_FLAGS=${SERVER_FLAGS:---disable-scheduler --disable-controllers}
 
 WORK=$(mktemp -d /tmp/skiff-bench-api.XXXXXX)
 PIDS=()
@@ -95,7 +100,8 @@ run_backend() {
     mkdir -p "$data"
     log "$name: starting skiff server on 127.0.0.1:$port"
     start=$(now_ns)
-    "$SKIFF" server --data-dir "$data" --https-port "$port" --bind-address 127.0.0.1 "$@" \
+    # shellcheck disable=SC2086 # SERVER_FLAGS is a list of flags
+    "$SKIFF" server --data-dir "$data" --https-port "$port" --bind-address 127.0.0.1 $SERVER_FLAGS "$@" \
         >"$OUT/$name-server.log" 2>&1 &
     pid=$!
     PIDS+=("$pid")

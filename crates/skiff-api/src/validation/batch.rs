@@ -2,14 +2,11 @@
 //! immutable template and completions) and CronJobs (schedule, concurrency
 //! policy, name length, job template).
 
+use super::s;
 use super::workloads::non_negative;
 use super::{cron, labelsel, pod};
 use crate::status::Cause;
 use serde_json::{Value, json};
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_default()
-}
 
 /// Problems with a job spec at `path` (`spec` or `spec.jobTemplate.spec`).
 fn job_spec(spec: &Value, path: &str, check_selector: bool, out: &mut Vec<Cause>) {

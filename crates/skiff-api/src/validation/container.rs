@@ -4,20 +4,10 @@
 
 use super::names;
 use super::quantity::Quantity;
+use super::{arr, s};
 use crate::status::Cause;
 use serde_json::{Value, json};
 use std::collections::HashSet;
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn arr<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-}
 
 /// Problems with one container at `path`; `seen` collects names across all containers.
 pub(crate) fn container(

@@ -135,3 +135,16 @@ fn kind_rules(def: &ResourceDef, obj: &Value, out: &mut Vec<Cause>) {
         _ => {}
     }
 }
+
+/// The string at `v[k]`, or `""` when it is absent or not a string.
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v.get(k).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// The array at `v[k]`, or an empty slice when it is absent or not an array.
+fn arr<'a>(v: &'a Value, k: &str) -> &'a [Value] {
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+}

@@ -3,21 +3,11 @@
 //! by Pods and every pod template. Per-container rules live in [`super::container`].
 
 use super::names;
+use super::{arr, s};
 use crate::defaults::pod_volume_sources;
 use crate::status::Cause;
 use serde_json::{Value, json};
 use std::collections::HashSet;
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn arr<'a>(v: &'a Value, k: &str) -> &'a [Value] {
-    v.get(k)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-}
 
 /// Problems with a pod template (`spec.template`): its labels and spec.
 pub(crate) fn template(template: &Value, path: &str, out: &mut Vec<Cause>) {

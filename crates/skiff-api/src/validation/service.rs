@@ -3,14 +3,11 @@
 
 use super::container::{port_number, protocol};
 use super::names;
+use super::s;
 use crate::status::Cause;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::net::IpAddr;
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_default()
-}
 
 const TYPES: [&str; 4] = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"];
 

@@ -3,13 +3,10 @@
 //! required and matching the template, replica counts, update strategies,
 //! and what an update may not change.
 
+use super::s;
 use super::{labelsel, pod};
 use crate::status::Cause;
 use serde_json::{Value, json};
-
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_default()
-}
 
 /// `must be greater than or equal to 0` for a negative integer at `spec.<key>`.
 pub(crate) fn non_negative(spec: &Value, key: &str, path: &str, out: &mut Vec<Cause>) {

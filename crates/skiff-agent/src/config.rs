@@ -27,6 +27,9 @@ pub struct AgentConfig {
     pub cni_conf_dir: PathBuf,
     /// Where the CNI plugin binaries are.
     pub cni_bin_dir: PathBuf,
+    /// Name of the pod network's Linux bridge (`skiff0`); nodes sharing one
+    /// machine each use their own.
+    pub cni_bridge: String,
     /// The cluster DNS Service address written into pods' resolv.conf for
     /// `dnsPolicy: ClusterFirst` (None: pods get the host's resolv.conf).
     pub cluster_dns: Option<IpAddr>,
@@ -50,6 +53,7 @@ impl AgentConfig {
             node_labels: BTreeMap::new(),
             cni_conf_dir: data_dir.join("cni/net.d"),
             cni_bin_dir: PathBuf::from("/usr/lib/cni"),
+            cni_bridge: "skiff0".to_string(),
             cluster_dns: None,
             cluster_domain: "cluster.local".to_string(),
             max_pods: 110,

@@ -6,6 +6,7 @@
 //! node/pod/volume/probe/node-API modules. Must not: reach the store; all
 //! cluster access goes through a `kube::Client`.
 
+pub mod cni;
 pub mod config;
 pub mod cri;
 pub mod labels;

@@ -1,6 +1,7 @@
 //! The `skiff` binary: parses flags, sets up logging and runs a subcommand.
 //! Each subcommand lives in its own module and only wires libraries together.
 
+mod agent;
 mod control_plane;
 mod server;
 mod simulate_nodes;

@@ -19,6 +19,7 @@ use skiff_apiserver::server::{ApiServer, ApiServerConfig};
 use skiff_apiserver::tls;
 use skiff_store::Store;
 
+use crate::agent::NodeArgs;
 use crate::control_plane::{self, ControlPlaneArgs};
 use tokio::net::TcpListener;
 
@@ -51,6 +52,11 @@ pub struct ServerArgs {
     pub service_cidr: Ipv4Net,
     #[command(flatten)]
     pub control_plane: ControlPlaneArgs,
+    /// Do not run a node agent in this process (no containers run here).
+    #[arg(long)]
+    pub disable_agent: bool,
+    #[command(flatten)]
+    pub node: NodeArgs,
 }
 
 /// Where the cluster state lives.

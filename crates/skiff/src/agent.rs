@@ -1,0 +1,243 @@
+//! The node agent's wiring: the flags every agent takes (shared by `skiff
+//! agent` and the agent embedded in `skiff server`), which container runtime
+//! it drives (a containerd the user names, or one skiff starts and owns),
+//! and `skiff agent --server URL --token T`, which joins a remote API server.
+//!
+//! Only wiring: pods, volumes, probes and the node API live in `skiff-agent`.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use skiff_agent::AgentConfig;
+use skiff_images::{ContainerdConfig, ManagedContainerd};
+
+/// How long a skiff-owned containerd may take to answer on its socket.
+const CONTAINERD_START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Where CNI configs live for a containerd skiff does not own (its default).
+const SYSTEM_CNI_CONF_DIR: &str = "/etc/cni/net.d";
+
+/// Flags of one node agent.
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// The Node's name (default: this machine's host name).
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// CRI socket of a running containerd to use. Absent: skiff starts a
+    /// containerd of its own under DATA_DIR/containerd (own socket, root and
+    /// state, sandbox image skiff.local/pause:3.9) and stops it on exit.
+    #[arg(long, value_name = "SOCKET")]
+    pub container_runtime_endpoint: Option<PathBuf>,
+    /// The node's InternalIP: where the API server reaches the node API.
+    #[arg(long, value_name = "IP", default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    pub node_ip: IpAddr,
+    /// Port of the node API (logs, exec, attach, port-forward).
+    #[arg(long, value_name = "PORT", default_value_t = 10250)]
+    pub node_api_port: u16,
+    /// Name of the node's pod network bridge.
+    #[arg(long, value_name = "NAME", default_value = "skiff0")]
+    pub cni_bridge: String,
+    /// Directory the agent writes its CNI config to; it must be the one the
+    /// containerd reads. Default: DATA_DIR/agent/cni/net.d with a skiff-owned
+    /// containerd, /etc/cni/net.d with `--container-runtime-endpoint`.
+    #[arg(long, value_name = "DIR")]
+    pub cni_conf_dir: Option<PathBuf>,
+    /// Where the CNI plugin binaries are.
+    #[arg(long, value_name = "DIR", default_value = "/usr/lib/cni")]
+    pub cni_bin_dir: PathBuf,
+    /// Extra label on the Node, `key=value` (repeatable).
+    #[arg(long = "node-label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub node_labels: Vec<(String, String)>,
+    /// Most pods this node runs.
+    #[arg(long, value_name = "N", default_value_t = 110)]
+    pub max_pods: u32,
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+/// The container runtime an agent drives; a skiff-owned one stops on drop.
+#[derive(Debug)]
+pub struct Runtime {
+    /// The CRI socket.
+    pub socket: PathBuf,
+    /// containerd's CNI conf dir (where the agent writes the pod network).
+    pub cni_conf_dir: PathBuf,
+    managed: Option<ManagedContainerd>,
+}
+
+impl Runtime {
+    /// True when skiff started this containerd.
+    pub fn is_managed(&self) -> bool {
+        self.managed.is_some()
+    }
+
+    /// Stops a skiff-owned containerd (running containers keep running:
+    /// their shims are not containerd's children). Nothing for a user's one.
+    pub fn stop(&mut self) {
+        if let Some(mut containerd) = self.managed.take() {
+            containerd.stop();
+        }
+    }
+}
+
+impl NodeArgs {
+    /// The runtime to use: the one at `--container-runtime-endpoint`, which
+    /// must answer, or a skiff-owned containerd under `data_dir/containerd`.
+    pub async fn runtime(&self, data_dir: &Path) -> anyhow::Result<Runtime> {
+        if let Some(socket) = &self.container_runtime_endpoint {
+            let socket = strip_unix(socket);
+            if tokio::net::UnixStream::connect(&socket).await.is_err() {
+                bail!(
+                    "no container runtime answers at {} (--container-runtime-endpoint); start it, or \
+                     leave the flag out and skiff runs a containerd of its own",
+                    socket.display()
+                );
+            }
+            let cni_conf_dir = self
+                .cni_conf_dir
+                .clone()
+                .unwrap_or_else(|| SYSTEM_CNI_CONF_DIR.into());
+            return Ok(Runtime {
+                socket,
+                cni_conf_dir,
+                managed: None,
+            });
+        }
+        let dir = data_dir.join("containerd");
+        let mut config = ContainerdConfig::new(&dir);
+        config.cni_conf_dir = self
+            .cni_conf_dir
+            .clone()
+            .unwrap_or_else(|| agent_dir(data_dir).join("cni").join("net.d"));
+        let cni_conf_dir = config.cni_conf_dir.clone();
+        let socket = config.socket();
+        let managed = tokio::task::spawn_blocking(move || {
+            ManagedContainerd::start(config, "containerd", CONTAINERD_START_TIMEOUT)
+        })
+        .await
+        .context("starting containerd")?
+        .with_context(|| format!("starting a skiff-owned containerd in {}", dir.display()))?;
+        tracing::info!(socket = %socket.display(), pid = ?managed.pid(), "started containerd");
+        Ok(Runtime {
+            socket,
+            cni_conf_dir,
+            managed: Some(managed),
+        })
+    }
+
+    /// The agent's configuration for this runtime, with its files under
+    /// `data_dir/agent`.
+    pub fn agent_config(&self, data_dir: &Path, runtime: &Runtime) -> anyhow::Result<AgentConfig> {
+        let node_name = match &self.node_name {
+            Some(name) => name.clone(),
+            None => host_name()?,
+        };
+        let mut cfg = AgentConfig::new(node_name, agent_dir(data_dir));
+        cfg.container_runtime_endpoint = runtime.socket.clone();
+        cfg.node_ip = self.node_ip;
+        cfg.node_api_port = self.node_api_port;
+        cfg.cni_conf_dir = runtime.cni_conf_dir.clone();
+        cfg.cni_bin_dir = self.cni_bin_dir.clone();
+        cfg.node_labels = self.node_labels.iter().cloned().collect::<BTreeMap<_, _>>();
+        cfg.max_pods = self.max_pods;
+        Ok(cfg)
+    }
+}
+
+/// `DATA_DIR/agent`: the agent's own files.
+pub fn agent_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("agent")
+}
+
+fn strip_unix(socket: &Path) -> PathBuf {
+    let raw = socket.to_string_lossy();
+    PathBuf::from(raw.strip_prefix("unix://").unwrap_or(&raw))
+}
+
+/// This machine's host name in lower case, as a Node name must be.
+fn host_name() -> anyhow::Result<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .context("reading the host name (pass --node-name)")?;
+    let name = name.trim().to_ascii_lowercase();
+    if name.is_empty() {
+        bail!("this machine has no host name: pass --node-name");
+    }
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_key_value() {
+        assert_eq!(parse_label("a=b=c").unwrap(), ("a".into(), "b=c".into()));
+        assert_eq!(parse_label("zone=").unwrap(), ("zone".into(), String::new()));
+        assert!(parse_label("novalue").is_err());
+        assert!(parse_label("=x").is_err());
+    }
+
+    #[test]
+    fn unix_prefix_is_optional() {
+        assert_eq!(
+            strip_unix(Path::new("unix:///run/c.sock")),
+            PathBuf::from("/run/c.sock")
+        );
+        assert_eq!(strip_unix(Path::new("/run/c.sock")), PathBuf::from("/run/c.sock"));
+    }
+
+    #[tokio::test]
+    async fn a_named_runtime_that_does_not_answer_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = NodeArgs {
+            node_name: Some("n1".into()),
+            container_runtime_endpoint: Some(dir.path().join("none.sock")),
+            node_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            node_api_port: 10250,
+            cni_bridge: "skiff0".into(),
+            cni_conf_dir: None,
+            cni_bin_dir: "/usr/lib/cni".into(),
+            node_labels: vec![],
+            max_pods: 110,
+        };
+        let err = args.runtime(dir.path()).await.unwrap_err().to_string();
+        assert!(err.contains("no container runtime answers"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_named_runtime_that_answers_is_used_with_the_system_cni_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("cri.sock");
+        let _listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let args = NodeArgs {
+            node_name: Some("n1".into()),
+            container_runtime_endpoint: Some(format!("unix://{}", socket.display()).into()),
+            node_ip: "10.0.0.5".parse().unwrap(),
+            node_api_port: 10251,
+            cni_bridge: "skiff0".into(),
+            cni_conf_dir: None,
+            cni_bin_dir: "/usr/lib/cni".into(),
+            node_labels: vec![("zone".into(), "a".into())],
+            max_pods: 20,
+        };
+        let runtime = args.runtime(dir.path()).await.unwrap();
+        assert!(!runtime.is_managed());
+        let cfg = args.agent_config(dir.path(), &runtime).unwrap();
+        assert_eq!(cfg.container_runtime_endpoint, socket);
+        assert_eq!(cfg.cni_conf_dir, PathBuf::from(SYSTEM_CNI_CONF_DIR));
+        assert_eq!(cfg.data_dir, dir.path().join("agent"));
+        assert_eq!(
+            (cfg.node_name.as_str(), cfg.node_api_port, cfg.max_pods),
+            ("n1", 10251, 20)
+        );
+        assert_eq!(cfg.node_labels.get("zone").map(String::as_str), Some("a"));
+    }
+}

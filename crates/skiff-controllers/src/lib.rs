@@ -11,6 +11,7 @@
 //! Must not: reach the store or the runtime directly; everything goes through
 //! a `kube::Client`.
 
+pub mod cronjob;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;

@@ -11,6 +11,7 @@
 pub mod conversion;
 pub mod defaults;
 pub mod patch;
+pub mod quota;
 pub mod registry;
 pub mod selector;
 pub mod status;

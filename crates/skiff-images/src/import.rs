@@ -35,10 +35,20 @@ pub enum ImportError {
 /// Imports the tarball `path` into the containerd at `socket` (namespace
 /// `k8s.io`) with the `ctr` binary; returns the image names it created.
 pub fn import_tarball(ctr: &str, socket: &Path, path: &Path) -> Result<Vec<String>, ImportError> {
+    import_tarball_into(ctr, socket, "k8s.io", path)
+}
+
+/// [`import_tarball`] into the containerd namespace `namespace`.
+pub fn import_tarball_into(
+    ctr: &str,
+    socket: &Path,
+    namespace: &str,
+    path: &Path,
+) -> Result<Vec<String>, ImportError> {
     let output = Command::new(ctr)
         .arg("--address")
         .arg(socket)
-        .args(["-n", "k8s.io", "images", "import"])
+        .args(["-n", namespace, "images", "import"])
         .arg(path)
         .output()
         .map_err(ImportError::Spawn)?;

@@ -11,4 +11,4 @@ pub mod import;
 
 pub use config::{ConfigError, ContainerdConfig};
 pub use containerd::{ManagedContainerd, StartError};
-pub use import::{ImportError, import_dir, import_tarball};
+pub use import::{ImportError, import_dir, import_tarball, import_tarball_into};

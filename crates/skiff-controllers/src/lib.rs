@@ -12,6 +12,7 @@
 //! a `kube::Client`.
 
 pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
@@ -24,6 +25,7 @@ pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod replicaset;
 pub mod serviceaccount;
+pub mod statefulset;
 pub mod workload_util;
 
 pub use manager::{ControllerConfig, Error, run_all};

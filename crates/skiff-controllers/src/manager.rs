@@ -106,6 +106,8 @@ pub fn controllers() -> Vec<(&'static str, ControllerFn)> {
         ("endpointslice", |c, g| Box::pin(crate::endpointslice::run(c, g))),
         ("deployment", |c, g| Box::pin(crate::deployment::run(c, g))),
         ("replicaset", |c, g| Box::pin(crate::replicaset::run(c, g))),
+        ("daemonset", |c, g| Box::pin(crate::daemonset::run(c, g))),
+        ("statefulset", |c, g| Box::pin(crate::statefulset::run(c, g))),
         ("replicationcontroller", |c, g| {
             Box::pin(crate::replicaset::run_rc(c, g))
         }),

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::kubectl::Kubectl;
+use crate::node::LocalNode;
 
 /// Errors from starting or stopping a server.
 #[derive(Debug, thiserror::Error)]
@@ -64,15 +65,20 @@ pub struct ServerOptions {
     pub ready_timeout: Duration,
     /// The binary to run instead of [`skiff_binary`]'s.
     pub binary: Option<PathBuf>,
+    /// Run the embedded node agent against a containerd of the test's own
+    /// ([`crate::node::LocalNode`]); without it `extra_args` normally holds
+    /// `--disable-agent` and pods run on simulated nodes only.
+    pub agent: bool,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             datastore_endpoint: None,
-            extra_args: Vec::new(),
+            extra_args: vec!["--disable-agent".into()],
             ready_timeout: Duration::from_secs(30),
             binary: None,
+            agent: false,
         }
     }
 }
@@ -82,7 +88,23 @@ impl ServerOptions {
     /// scheduler or controller manager, for tests that run their own loops.
     pub fn api_only() -> Self {
         ServerOptions {
-            extra_args: vec!["--disable-scheduler".into(), "--disable-controllers".into()],
+            extra_args: vec![
+                "--disable-agent".into(),
+                "--disable-scheduler".into(),
+                "--disable-controllers".into(),
+            ],
+            ..ServerOptions::default()
+        }
+    }
+
+    /// Options for a whole one-machine cluster: scheduler, controllers and
+    /// the embedded agent running real containers in a containerd of the
+    /// test's own (see [`crate::node::skip_reason`] for when that cannot work).
+    pub fn with_agent() -> Self {
+        ServerOptions {
+            extra_args: Vec::new(),
+            ready_timeout: Duration::from_secs(60),
+            agent: true,
             ..ServerOptions::default()
         }
     }
@@ -99,6 +121,8 @@ impl ServerOptions {
 /// A running (or killed, awaiting restart) `skiff server`.
 pub struct SkiffServer {
     child: Option<Child>,
+    /// Dropped after the server is killed and before the data dir is removed.
+    node: Option<LocalNode>,
     /// `None` only after `Drop` decided to keep the directory.
     data_dir: Option<TempDir>,
     data_path: PathBuf,
@@ -123,8 +147,14 @@ impl SkiffServer {
             .map_err(Error::Setup)?;
         let port = free_port().map_err(Error::Setup)?;
         let data_path = data_dir.path().to_path_buf();
+        let node = if opts.agent {
+            Some(LocalNode::start(&data_path)?)
+        } else {
+            None
+        };
         let mut server = SkiffServer {
             child: None,
+            node,
             data_dir: Some(data_dir),
             data_path,
             port,
@@ -139,6 +169,11 @@ impl SkiffServer {
     /// The data dir (`--data-dir`).
     pub fn data_dir(&self) -> &Path {
         &self.data_path
+    }
+
+    /// The node of a server started [`ServerOptions::with_agent`].
+    pub fn node(&self) -> Option<&LocalNode> {
+        self.node.as_ref()
     }
 
     /// The HTTPS port on 127.0.0.1.
@@ -208,6 +243,9 @@ impl SkiffServer {
             .arg("127.0.0.1");
         if let Some(endpoint) = &self.opts.datastore_endpoint {
             cmd.arg("--datastore-endpoint").arg(endpoint);
+        }
+        if let Some(node) = &self.node {
+            cmd.args(node.server_args());
         }
         cmd.args(&self.opts.extra_args)
             .stdin(Stdio::null())

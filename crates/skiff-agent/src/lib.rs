@@ -10,6 +10,8 @@ pub mod cni;
 pub mod config;
 pub mod cri;
 pub mod labels;
+pub mod spec;
+pub mod volumes;
 
 pub use config::AgentConfig;
 pub use cri::{CriClient, CriError};

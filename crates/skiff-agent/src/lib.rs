@@ -10,6 +10,7 @@ pub mod cni;
 pub mod config;
 pub mod cri;
 pub mod labels;
+pub mod probes;
 pub mod spec;
 pub mod volumes;
 

@@ -18,6 +18,7 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod events;
 pub mod gc;
+pub mod job;
 pub mod leader;
 pub mod manager;
 pub mod namespace;

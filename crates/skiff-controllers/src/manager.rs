@@ -108,6 +108,8 @@ pub fn controllers() -> Vec<(&'static str, ControllerFn)> {
         ("replicaset", |c, g| Box::pin(crate::replicaset::run(c, g))),
         ("daemonset", |c, g| Box::pin(crate::daemonset::run(c, g))),
         ("statefulset", |c, g| Box::pin(crate::statefulset::run(c, g))),
+        ("job", |c, g| Box::pin(crate::job::run(c, g))),
+        ("cronjob", |c, g| Box::pin(crate::cronjob::run(c, g))),
         ("replicationcontroller", |c, g| {
             Box::pin(crate::replicaset::run_rc(c, g))
         }),

@@ -8,6 +8,7 @@
 //! Must not: talk to containers (CRI) or parse store internals; object rules
 //! (patch, defaults, validation, tables) live in `skiff-api`.
 
+pub mod admission;
 pub mod allocator;
 pub mod authn;
 pub mod discovery;

@@ -7,7 +7,9 @@
 
 mod create;
 mod delete;
+mod eviction;
 mod list;
+pub mod node_proxy;
 mod patch;
 mod pods;
 mod read;
@@ -142,6 +144,10 @@ async fn dispatch(server: Arc<ApiServer>, req: Request) -> ApiResult<Response> {
         (Some("scale"), true, &Method::PATCH) => scale::patch(ctx, body).await,
         (Some("binding"), true, &Method::POST) => pods::binding(ctx, body).await,
         (Some("eviction"), true, &Method::POST) => pods::eviction(ctx, body).await,
+        (Some("log"), true, &Method::GET) => node_proxy::log(ctx, parts.uri.query(), &parts.extensions).await,
+        (Some("exec" | "attach" | "portforward"), true, &Method::GET | &Method::POST) => {
+            node_proxy::stream(ctx, method, parts.uri.query(), parts.extensions).await
+        }
         _ => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({method})"
         ))),

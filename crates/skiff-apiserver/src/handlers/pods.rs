@@ -8,11 +8,10 @@ use serde_json::{Value, json};
 use skiff_api::status::ApiError;
 use skiff_store::StoreError;
 
-use super::delete::delete_one;
 use super::write::{Warnings, respond_object, served_from_kv, storage_bytes, sync_cache};
 use super::{Ctx, read_object};
 use crate::errors::{ApiResult, store_error};
-use crate::strategy::{self, DeleteOptions};
+use crate::strategy;
 
 fn created_status() -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})
@@ -109,25 +108,8 @@ fn set_scheduled_condition(pod: &mut Value) {
     }
 }
 
-/// POST pods/{name}/eviction: deletes the pod with the eviction's delete options.
-///
-/// Hook: PodDisruptionBudget checks (429 when a budget would be violated) belong
-/// here, before the delete, once the disruption controller maintains PDB status.
+/// POST pods/{name}/eviction: deletes the pod unless its PodDisruptionBudget
+/// forbids it (see [`super::eviction`]).
 pub(crate) async fn eviction(ctx: Ctx, body: Body) -> ApiResult<Response> {
-    let eviction = read_object(&ctx, body).await?;
-    let opts = match eviction.get("deleteOptions") {
-        Some(o) if o.is_object() => DeleteOptions::from_body(o.to_string().as_bytes())?,
-        _ => DeleteOptions::default(),
-    };
-    let opts = DeleteOptions {
-        dry_run: opts.dry_run || ctx.query.dry_run,
-        ..opts
-    };
-    delete_one(&ctx, ctx.name(), &opts).await?;
-    Ok(respond_object(
-        &ctx,
-        StatusCode::CREATED,
-        &created_status(),
-        &Warnings::new(),
-    ))
+    super::eviction::evict(ctx, body).await
 }

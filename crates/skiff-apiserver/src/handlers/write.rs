@@ -158,6 +158,8 @@ pub(crate) async fn create_object(ctx: &Ctx, mut obj: Value) -> ApiResult<Value>
     if !causes.is_empty() {
         return Err(ApiError::invalid(def.kind, def.group, &name, causes));
     }
+    let _quota =
+        crate::admission::quota::admit_create(&ctx.server, def, ctx.namespace(), &name, &obj).await?;
     let alloc = if is_services(ctx) {
         ctx.server.services.allocate_create(&name, &mut obj).await?
     } else {

@@ -9,10 +9,57 @@
 pub mod cni;
 pub mod config;
 pub mod cri;
+pub mod images;
 pub mod labels;
+pub mod node;
 pub mod probes;
 pub mod spec;
 pub mod volumes;
+pub mod pods;
 
 pub use config::AgentConfig;
 pub use cri::{CriClient, CriError};
+
+/// Why the agent stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The container runtime could not be reached.
+    #[error(transparent)]
+    Cri(#[from] CriError),
+    /// The Node could not be registered.
+    #[error(transparent)]
+    Node(#[from] node::NodeError),
+    /// The pod network configuration could not be written.
+    #[error(transparent)]
+    Cni(#[from] cni::CniError),
+}
+
+/// Runs the node agent: connects to the runtime, imports the air-gap images
+/// of `cfg.images_dir()`, registers the Node, keeps its Lease and status
+/// fresh, writes the pod network config once the node has a podCIDR, and
+/// runs the node's pods. Returns only on a start-up error.
+pub async fn run(client: kube::Client, cfg: AgentConfig) -> Result<(), AgentError> {
+    let cri = CriClient::connect(&cfg.container_runtime_endpoint).await?;
+    let (runtime_name, runtime_version) = cri.version().await?;
+    let import_cfg = cfg.clone();
+    match tokio::task::spawn_blocking(move || images::import_images_dir(&import_cfg)).await {
+        Ok(Ok(names)) if !names.is_empty() => tracing::info!(?names, "imported air-gap images"),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "importing air-gap images"),
+        Err(e) => tracing::warn!(error = %e, "importing air-gap images"),
+    }
+    let report = node::NodeReport {
+        facts: node::MachineFacts::read(&cfg.data_dir),
+        runtime_version: format!("{runtime_name}://{runtime_version}"),
+    };
+    let node_uid = node::register(&client, &cfg, &report).await?;
+    tracing::info!(node = %cfg.node_name, runtime = %report.runtime_version, "node registered");
+    tokio::spawn(node::lease_loop(client.clone(), cfg.node_name.clone(), node_uid));
+    tokio::spawn(node::status_loop(client.clone(), cfg.clone(), report));
+    let cidr = node::wait_pod_cidr(&client, &cfg.node_name).await;
+    let conf = cni::write_config(&cfg, &cidr)?;
+    tracing::info!(pod_cidr = %cidr, conf = %conf.display(), "pod network configured");
+    let probes = pods::seams::Probes::new(cri.clone());
+    pods::run(client, cfg, cri, probes).await;
+    Ok(())
+}

@@ -1,0 +1,542 @@
+//! One pod's worker: each sync reconciles the pod spec against what the
+//! runtime holds — sandbox, image pulls, init containers in order, then the
+//! containers, restarts with back-off, liveness kills — removes instances
+//! older than the previous one, and writes the pod status when it changed.
+//! Syncs of one pod are serial (the worker owns its state); termination
+//! lives in [`super::terminate`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_cri::v1::{
+    CreateContainerRequest, PodSandboxConfig, PodSandboxStatusRequest, RunPodSandboxRequest,
+    StartContainerRequest,
+};
+use k8s_openapi::api::core::v1::{Container, Pod};
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+
+use super::backoff::{Backoff, go_duration};
+use super::runtime::{self, PodRuntime, is_exited, is_running, restart_count};
+use super::sandbox::sandbox_config;
+use super::seams::{self, ContainerArgs, Probes};
+use super::status::{StatusInput, Waiting, pod_status};
+use crate::config::AgentConfig;
+use crate::cri::{CriClient, CriError};
+use crate::images;
+
+/// How long a worker idles before it looks again when nothing happens.
+const IDLE_RESYNC: Duration = Duration::from_secs(10);
+
+/// What every worker shares.
+pub struct Ctx {
+    /// The cluster client.
+    pub client: kube::Client,
+    /// The agent config.
+    pub cfg: AgentConfig,
+    /// The runtime.
+    pub cri: CriClient,
+    /// The node's probes.
+    pub probes: Probes,
+}
+
+/// Why a sync failed (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// A runtime call failed.
+    #[error(transparent)]
+    Cri(#[from] CriError),
+    /// An API call failed.
+    #[error("pod API: {0}")]
+    Api(#[from] kube::Error),
+    /// The pod's volumes could not be prepared or removed.
+    #[error("volumes: {0}")]
+    Volumes(String),
+}
+
+/// What the worker does after a sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// The pod is gone and cleaned up: the worker ends.
+    Done,
+    /// Sync again after this long unless something happens first.
+    After(Duration),
+}
+
+/// The state one pod's worker keeps between syncs.
+pub struct Worker {
+    pub(super) ctx: Arc<Ctx>,
+    pub(super) uid: String,
+    pub(super) last_pod: Option<Pod>,
+    restarts: Backoff,
+    pulls: Backoff,
+    pull_failed_at: HashMap<String, jiff::Timestamp>,
+    waiting: HashMap<String, Waiting>,
+    written: Option<serde_json::Value>,
+    probed: HashSet<String>,
+    sandbox_ip: Option<(String, Option<String>)>,
+    resync: Duration,
+}
+
+fn pod_ref(pod: &Pod) -> String {
+    let m = &pod.metadata;
+    format!(
+        "{}_{}({})",
+        m.name.as_deref().unwrap_or_default(),
+        m.namespace.as_deref().unwrap_or("default"),
+        m.uid.as_deref().unwrap_or_default()
+    )
+}
+
+fn should_restart(policy: &str, exit_code: i32) -> bool {
+    match policy {
+        "Never" => false,
+        "OnFailure" => exit_code != 0,
+        _ => true,
+    }
+}
+
+fn ts(nanos: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_nanosecond(i128::from(nanos)).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+impl Worker {
+    /// A worker for the pod with `uid`.
+    pub fn new(ctx: Arc<Ctx>, uid: String) -> Worker {
+        Worker {
+            ctx,
+            uid,
+            last_pod: None,
+            restarts: Backoff::default(),
+            pulls: Backoff::default(),
+            pull_failed_at: HashMap::new(),
+            waiting: HashMap::new(),
+            written: None,
+            probed: HashSet::new(),
+            sandbox_ip: None,
+            resync: IDLE_RESYNC,
+        }
+    }
+
+    /// Reconciles once. `pod` is the newest object, `None` once it is gone from the API.
+    pub async fn sync(&mut self, pod: Option<Pod>) -> Result<Next, SyncError> {
+        let gone = pod.is_none();
+        if let Some(p) = pod {
+            self.last_pod = Some(p);
+        }
+        let Some(pod) = self.last_pod.clone() else {
+            return Ok(Next::Done);
+        };
+        if gone || pod.metadata.deletion_timestamp.is_some() {
+            self.terminate(&pod, gone).await?;
+            return Ok(Next::Done);
+        }
+        let rt = PodRuntime::read(&self.ctx.cri, &self.uid).await?;
+        let phase = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default();
+        if phase == "Succeeded" || phase == "Failed" {
+            self.stop_everything(&pod, &rt).await?;
+            return Ok(Next::After(Duration::from_secs(60)));
+        }
+        self.resync = IDLE_RESYNC;
+        let volumes = seams::prepare_volumes(&self.ctx.client, &self.ctx.cfg, &pod)
+            .await
+            .map_err(SyncError::Volumes)?;
+        let spec = pod.spec.clone().unwrap_or_default();
+        let policy = spec.restart_policy.clone().unwrap_or_else(|| "Always".into());
+        let finished_for_good = policy == "Never"
+            && !rt.sandboxes.is_empty()
+            && spec
+                .containers
+                .iter()
+                .all(|c| rt.latest(&c.name).is_some_and(is_exited));
+        let sandbox = match rt.ready_sandbox() {
+            Some(s) => Some((s.id.clone(), s.metadata.as_ref().map(|m| m.attempt).unwrap_or(0))),
+            None if finished_for_good => None,
+            None => Some(self.new_sandbox(&pod, &rt).await?),
+        };
+        if let Some((sandbox_id, attempt)) = sandbox {
+            let pod_ip = self.pod_ip(&sandbox_id).await?;
+            let sandbox_cfg = sandbox_config(&self.ctx.cfg, &pod, attempt);
+            let start = Start {
+                pod: &pod,
+                sandbox_id: &sandbox_id,
+                sandbox_cfg: &sandbox_cfg,
+                volumes: &volumes,
+                pod_ip: pod_ip.clone(),
+            };
+            self.containers(&start, &rt, &policy).await?;
+        }
+        self.collect_garbage(&rt).await;
+        let rt = PodRuntime::read(&self.ctx.cri, &self.uid).await?;
+        self.write_status(&pod, &rt).await?;
+        Ok(Next::After(self.resync))
+    }
+
+    /// Runs a new sandbox after stopping whatever is left of older ones.
+    async fn new_sandbox(&mut self, pod: &Pod, rt: &PodRuntime) -> Result<(String, u32), SyncError> {
+        let cri = &self.ctx.cri;
+        for c in rt.containers.iter().filter(|c| is_running(c)) {
+            runtime::stop_container(cri, &c.id, 0).await?;
+        }
+        for s in &rt.sandboxes {
+            runtime::stop_sandbox(cri, &s.id).await?;
+        }
+        let attempt = rt
+            .sandboxes
+            .iter()
+            .filter_map(|s| s.metadata.as_ref().map(|m| m.attempt + 1))
+            .max()
+            .unwrap_or(0);
+        let config = sandbox_config(&self.ctx.cfg, pod, attempt);
+        let _ = tokio::fs::create_dir_all(&config.log_directory).await;
+        let reply = cri
+            .runtime
+            .clone()
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(config),
+                runtime_handler: String::new(),
+            })
+            .await
+            .map_err(CriError::from)?;
+        let id = reply.into_inner().pod_sandbox_id;
+        tracing::debug!(pod = %pod_ref(pod), sandbox = %id, "sandbox started");
+        Ok((id, attempt))
+    }
+
+    /// The IP of sandbox `id` (asked once per sandbox).
+    async fn pod_ip(&mut self, id: &str) -> Result<Option<String>, SyncError> {
+        if let Some((known, ip)) = &self.sandbox_ip
+            && known == id
+        {
+            return Ok(ip.clone());
+        }
+        let status = self
+            .ctx
+            .cri
+            .runtime
+            .clone()
+            .pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: id.to_string(),
+                verbose: false,
+            })
+            .await
+            .map_err(CriError::from)?
+            .into_inner()
+            .status;
+        let ip = status
+            .and_then(|s| s.network)
+            .map(|n| n.ip)
+            .filter(|ip| !ip.is_empty());
+        self.sandbox_ip = Some((id.to_string(), ip.clone()));
+        Ok(ip)
+    }
+
+    /// Init containers one by one to completion, then every container.
+    async fn containers(
+        &mut self,
+        start: &Start<'_>,
+        rt: &PodRuntime,
+        policy: &str,
+    ) -> Result<(), SyncError> {
+        let spec = start.pod.spec.clone().unwrap_or_default();
+        for c in spec.init_containers.iter().flatten() {
+            match rt.latest(&c.name) {
+                Some(i) if is_exited(i) && i.exit_code == 0 => {
+                    self.waiting.remove(&c.name);
+                }
+                Some(i) if is_exited(i) => {
+                    if policy != "Never" {
+                        self.restart(start, c, i).await?;
+                    }
+                    return Ok(());
+                }
+                Some(i) if is_running(i) => return Ok(()),
+                Some(i) => return self.start_created(start, c, &i.id).await,
+                None => return self.start(start, c, 0).await,
+            }
+        }
+        for c in &spec.containers {
+            match rt.latest(&c.name) {
+                None => self.start(start, c, 0).await?,
+                Some(i) if is_running(i) => {
+                    let state = self.ctx.probes.state(&self.uid, &c.name);
+                    if c.liveness_probe.is_some() && state.liveness_failed {
+                        tracing::info!(pod = %pod_ref(start.pod), container = %c.name, "liveness probe failed, restarting");
+                        self.kill(start.pod, c, &i.id).await?;
+                        if let Some(now) = runtime::container_status(&self.ctx.cri, &i.id).await?
+                            && should_restart(policy, now.exit_code)
+                        {
+                            self.restart(start, c, &now).await?;
+                        }
+                    } else if !self.probed.contains(&i.id) {
+                        self.ctx
+                            .probes
+                            .add(start.pod, &c.name, &i.id, start.pod_ip.clone());
+                        self.probed.insert(i.id.clone());
+                    }
+                }
+                Some(i) if is_exited(i) => {
+                    if should_restart(policy, i.exit_code) {
+                        self.restart(start, c, i).await?;
+                    } else {
+                        self.waiting.remove(&c.name);
+                    }
+                }
+                Some(i) => self.start_created(start, c, &i.id).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Restarts an exited container unless it is in back-off.
+    async fn restart(
+        &mut self,
+        start: &Start<'_>,
+        c: &Container,
+        last: &k8s_cri::v1::ContainerStatus,
+    ) -> Result<(), SyncError> {
+        let finished = ts(last.finished_at);
+        let ran = finished.duration_since(ts(last.started_at)).unsigned_abs();
+        match self
+            .restarts
+            .try_restart(&c.name, finished, ran, jiff::Timestamp::now())
+        {
+            Ok(()) => {
+                self.waiting.remove(&c.name);
+                self.start(start, c, restart_count(last) + 1).await
+            }
+            Err(wait) => {
+                let message = format!(
+                    "back-off {} restarting failed container={} pod={}",
+                    go_duration(wait.delay),
+                    c.name,
+                    pod_ref(start.pod)
+                );
+                self.set_waiting(&c.name, "CrashLoopBackOff", message);
+                self.resync = self.resync.min(wait.remaining + Duration::from_millis(50));
+                Ok(())
+            }
+        }
+    }
+
+    fn set_waiting(&mut self, name: &str, reason: &str, message: String) {
+        self.waiting.insert(
+            name.to_string(),
+            Waiting {
+                reason: reason.to_string(),
+                message,
+            },
+        );
+    }
+
+    /// Makes sure the image is there, honouring the pull back-off.
+    async fn image(&mut self, pod: &Pod, c: &Container) -> Option<String> {
+        let now = jiff::Timestamp::now();
+        if let Some(&failed) = self.pull_failed_at.get(&c.name)
+            && let Err(wait) = self.pulls.try_restart(&c.name, failed, Duration::ZERO, now)
+        {
+            let image = c.image.clone().unwrap_or_default();
+            self.set_waiting(
+                &c.name,
+                "ImagePullBackOff",
+                format!("Back-off pulling image \"{image}\""),
+            );
+            self.resync = self.resync.min(wait.remaining + Duration::from_millis(50));
+            return None;
+        }
+        match images::ensure_image(&self.ctx.cri, &self.ctx.client, pod, c).await {
+            Ok(id) => {
+                self.pull_failed_at.remove(&c.name);
+                self.pulls.reset(&c.name);
+                Some(id)
+            }
+            Err(e) => {
+                if e.reason == "ErrImagePull" {
+                    self.pull_failed_at.insert(c.name.clone(), now);
+                    self.pulls.try_restart(&c.name, now, Duration::ZERO, now).ok();
+                }
+                self.set_waiting(&c.name, &e.reason, e.message);
+                None
+            }
+        }
+    }
+
+    /// Creates and starts instance `restart_count` of container `c`.
+    async fn start(&mut self, start: &Start<'_>, c: &Container, restart_count: u32) -> Result<(), SyncError> {
+        let Some(_image) = self.image(start.pod, c).await else {
+            return Ok(());
+        };
+        let args = ContainerArgs {
+            client: &self.ctx.client,
+            cfg: &self.ctx.cfg,
+            pod: start.pod,
+            container: c,
+            volumes: start.volumes,
+            restart_count,
+            pod_ip: start.pod_ip.clone(),
+            host_ip: self.ctx.cfg.node_ip.to_string(),
+        };
+        let config = match seams::container_config(&args).await {
+            Ok(config) => config,
+            Err(message) => {
+                self.set_waiting(&c.name, "CreateContainerConfigError", message);
+                return Ok(());
+            }
+        };
+        let created = self
+            .ctx
+            .cri
+            .runtime
+            .clone()
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: start.sandbox_id.to_string(),
+                config: Some(config),
+                sandbox_config: Some(start.sandbox_cfg.clone()),
+            })
+            .await;
+        let id = match created {
+            Ok(reply) => reply.into_inner().container_id,
+            Err(status) => {
+                self.set_waiting(&c.name, "CreateContainerError", status.message().to_string());
+                return Ok(());
+            }
+        };
+        self.start_created(start, c, &id).await
+    }
+
+    /// Starts a created container, then its postStart hook and probes.
+    async fn start_created(&mut self, start: &Start<'_>, c: &Container, id: &str) -> Result<(), SyncError> {
+        let started = self
+            .ctx
+            .cri
+            .runtime
+            .clone()
+            .start_container(StartContainerRequest {
+                container_id: id.to_string(),
+            })
+            .await;
+        if let Err(status) = started {
+            self.set_waiting(&c.name, "RunContainerError", status.message().to_string());
+            return Ok(());
+        }
+        self.waiting.remove(&c.name);
+        if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
+            let timeout = Duration::from_secs(grace_seconds(start.pod).max(1).unsigned_abs());
+            if let Err(e) = seams::run_handler(&self.ctx.cri, id, start.pod_ip.clone(), hook, timeout).await {
+                tracing::warn!(pod = %pod_ref(start.pod), container = %c.name, error = %e, "postStart hook failed");
+                self.kill(start.pod, c, id).await?;
+                return Ok(());
+            }
+        }
+        self.ctx.probes.add(start.pod, &c.name, id, start.pod_ip.clone());
+        self.probed.insert(id.to_string());
+        Ok(())
+    }
+
+    /// Stops one container: preStop hook, then SIGTERM and SIGKILL after the grace period.
+    pub(super) async fn kill(&mut self, pod: &Pod, c: &Container, id: &str) -> Result<(), SyncError> {
+        let grace = grace_seconds(pod);
+        super::terminate::stop_one(&self.ctx, pod, Some(c), id, grace).await?;
+        self.ctx.probes.remove(&self.uid, &c.name);
+        self.probed.remove(id);
+        Ok(())
+    }
+
+    /// Keeps per container name the newest instance and the newest exited
+    /// one before it (for `logs --previous`); removes older exited ones.
+    async fn collect_garbage(&mut self, rt: &PodRuntime) {
+        let names: HashSet<&str> = rt.containers.iter().map(runtime::container_name).collect();
+        for name in names {
+            for old in rt.instances(name).skip(2).filter(|c| is_exited(c)) {
+                if let Err(e) = runtime::remove_container(&self.ctx.cri, &old.id).await {
+                    tracing::warn!(container = %old.id, error = %e, "removing an old container");
+                }
+                self.probed.remove(&old.id);
+            }
+        }
+    }
+
+    /// Computes the status and writes it when it differs from the last write.
+    pub(super) async fn write_status(&mut self, pod: &Pod, rt: &PodRuntime) -> Result<(), SyncError> {
+        let sandbox_ready = rt.ready_sandbox().is_some();
+        let pod_ip = match (&self.sandbox_ip, rt.ready_sandbox()) {
+            (Some((id, ip)), Some(s)) if *id == s.id => ip.clone(),
+            _ => None,
+        };
+        let probes = &self.ctx.probes;
+        let uid = self.uid.clone();
+        let probe = move |name: &str| probes.state(&uid, name);
+        let input = StatusInput {
+            pod,
+            runtime: rt,
+            pod_ip,
+            sandbox_ready,
+            host_ip: self.ctx.cfg.node_ip.to_string(),
+            waiting: &self.waiting,
+            probes: &probe,
+            now: jiff::Timestamp::now(),
+        };
+        let status = pod_status(&input);
+        let value = serde_json::to_value(&status).unwrap_or_default();
+        if self.written.as_ref() == Some(&value) {
+            return Ok(());
+        }
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), ns);
+        let patch = serde_json::json!({ "status": value });
+        match api
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(updated) => {
+                self.last_pod = Some(updated);
+                self.written = Some(value);
+                Ok(())
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A pod that reached Succeeded/Failed: nothing of it keeps running.
+    async fn stop_everything(&mut self, pod: &Pod, rt: &PodRuntime) -> Result<(), SyncError> {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let all: Vec<&Container> = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(&spec.containers)
+            .collect();
+        for i in rt.containers.iter().filter(|c| is_running(c)) {
+            let c = all.iter().find(|c| c.name == runtime::container_name(i)).copied();
+            super::terminate::stop_one(&self.ctx, pod, c, &i.id, grace_seconds(pod)).await?;
+        }
+        for s in rt.sandboxes.iter().filter(|s| s.state == 0) {
+            runtime::stop_sandbox(&self.ctx.cri, &s.id).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The pod's termination grace period in seconds (deletion's, else the spec's, else 30).
+pub fn grace_seconds(pod: &Pod) -> i64 {
+    pod.metadata
+        .deletion_grace_period_seconds
+        .or(pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+        .unwrap_or(30)
+}
+
+/// What starting a container in the pod's current sandbox needs.
+pub struct Start<'a> {
+    pod: &'a Pod,
+    sandbox_id: &'a str,
+    sandbox_cfg: &'a PodSandboxConfig,
+    volumes: &'a seams::Volumes,
+    pod_ip: Option<String>,
+}

@@ -12,6 +12,7 @@ pub mod cri;
 pub mod images;
 pub mod labels;
 pub mod node;
+pub mod nodeapi;
 pub mod probes;
 pub mod spec;
 pub mod volumes;

@@ -25,8 +25,8 @@ pub async fn fetch_sources(
         downward,
         ..Default::default()
     };
-    let mut cm_names = Vec::new();
-    let mut secret_names = Vec::new();
+    let mut cm_names = std::collections::BTreeSet::new();
+    let mut secret_names = std::collections::BTreeSet::new();
     for from in container.env_from.iter().flatten() {
         cm_names.extend(from.config_map_ref.as_ref().map(|r| r.name.clone()));
         secret_names.extend(from.secret_ref.as_ref().map(|r| r.name.clone()));
@@ -38,23 +38,19 @@ pub async fn fetch_sources(
     }
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     for name in cm_names {
-        if !sources.config_maps.contains_key(&name) {
-            let found = cms
-                .get_opt(&name)
-                .await
-                .map_err(|e| api_error(format!("configmap {name:?}"), e))?;
-            sources.config_maps.insert(name, found);
-        }
+        let found = cms
+            .get_opt(&name)
+            .await
+            .map_err(|e| api_error(format!("configmap {name:?}"), e))?;
+        sources.config_maps.insert(name, found);
     }
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     for name in secret_names {
-        if !sources.secrets.contains_key(&name) {
-            let found = secrets
-                .get_opt(&name)
-                .await
-                .map_err(|e| api_error(format!("secret {name:?}"), e))?;
-            sources.secrets.insert(name, found);
-        }
+        let found = secrets
+            .get_opt(&name)
+            .await
+            .map_err(|e| api_error(format!("secret {name:?}"), e))?;
+        sources.secrets.insert(name, found);
     }
     sources.services = services(client, pod).await?;
     Ok(sources)

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use skiff_agent::AgentConfig;
+use skiff_agent::nodeapi::NodeApiTls;
+use skiff_agent::{AgentConfig, CriClient};
 use skiff_images::{ContainerdConfig, ManagedContainerd};
+use tokio::task::JoinSet;
 
 /// How long a skiff-owned containerd may take to answer on its socket.
 const CONTAINERD_START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -146,9 +148,163 @@ impl NodeArgs {
         cfg.node_api_port = self.node_api_port;
         cfg.cni_conf_dir = runtime.cni_conf_dir.clone();
         cfg.cni_bin_dir = self.cni_bin_dir.clone();
+        cfg.cni_bridge = self.cni_bridge.clone();
         cfg.node_labels = self.node_labels.iter().cloned().collect::<BTreeMap<_, _>>();
         cfg.max_pods = self.max_pods;
         Ok(cfg)
+    }
+}
+
+/// Flags of `skiff agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The API server to join, `https://HOST:PORT`.
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// The cluster's token (the server's DATA_DIR/token).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: String,
+    /// The cluster CA certificate (the server's DATA_DIR/tls/ca.crt).
+    /// Default: DATA_DIR/tls/ca.crt, there when the server runs on this machine.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// The agent's state (DATA_DIR/agent) and, unless a runtime is named,
+    /// its containerd (DATA_DIR/containerd).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/skiff")]
+    pub data_dir: PathBuf,
+    /// PEM serving certificate of the node API, signed by the cluster CA.
+    /// Without it (and its key) the node API is off: no kubectl logs/exec here.
+    #[arg(long, value_name = "FILE", requires = "node_api_key_file")]
+    pub node_api_cert_file: Option<PathBuf>,
+    /// PEM private key of `--node-api-cert-file`.
+    #[arg(long, value_name = "FILE", requires = "node_api_cert_file")]
+    pub node_api_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// Runs `skiff agent` until SIGTERM or SIGINT.
+pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    skiff_apiserver::tls::install_ring_provider();
+    let ca_file = args
+        .ca_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("tls").join("ca.crt"));
+    let ca_pem = std::fs::read_to_string(&ca_file)
+        .with_context(|| format!("reading the cluster CA {} (--ca-file)", ca_file.display()))?;
+    let client = remote_client(&args.server, &ca_pem, &args.token).await?;
+    let tls = match (&args.node_api_cert_file, &args.node_api_key_file) {
+        (Some(cert), Some(key)) => Some(NodeApiTls::new(
+            read(cert, "--node-api-cert-file")?,
+            read(key, "--node-api-key-file")?,
+            ca_pem,
+        )),
+        _ => None,
+    };
+    let mut agent = RunningAgent::start(&args.node, &args.data_dir, client, |_| Ok(tls)).await?;
+    tracing::info!(
+        node = %agent.config.node_name,
+        server = %args.server,
+        runtime = %agent.config.container_runtime_endpoint.display(),
+        "node agent started"
+    );
+    tokio::select! {
+        () = crate::server::shutdown_signal() => {}
+        () = agent.wait() => tracing::error!("the node agent ended"),
+    }
+    agent.stop().await;
+    Ok(())
+}
+
+fn read(path: &Path, flag: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {} ({flag})", path.display()))
+}
+
+/// A client for `server` trusting `ca_pem` and sending `token`.
+async fn remote_client(server: &str, ca_pem: &str, token: &str) -> anyhow::Result<kube::Client> {
+    if !server.starts_with("https://") {
+        bail!("--server {server:?}: expected https://HOST:PORT");
+    }
+    let creds = skiff_apiserver::kubeconfig::Credentials::Token(token);
+    let yaml = skiff_apiserver::kubeconfig::render(server, ca_pem, &creds)?;
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).context("the agent's client config")?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+            .await
+            .context("the agent's client config")?;
+    kube::Client::try_from(config).context("building the API client")
+}
+
+/// A running agent (embedded in `skiff server` or run by `skiff agent`):
+/// its tasks and the runtime it drives. Dropping it aborts the tasks; a
+/// skiff-owned containerd stops with [`RunningAgent::stop`] or on drop.
+pub struct RunningAgent {
+    tasks: JoinSet<()>,
+    runtime: Runtime,
+    /// The agent's configuration.
+    pub config: AgentConfig,
+}
+
+impl RunningAgent {
+    /// Starts the runtime (unless one is named), the agent on `client`, and
+    /// the node API when `tls` is given.
+    pub async fn start(
+        args: &NodeArgs,
+        data_dir: &Path,
+        client: kube::Client,
+        tls: impl FnOnce(&AgentConfig) -> anyhow::Result<Option<NodeApiTls>>,
+    ) -> anyhow::Result<RunningAgent> {
+        let runtime = args.runtime(data_dir).await?;
+        let config = args.agent_config(data_dir, &runtime)?;
+        let tls = tls(&config)?;
+        let mut tasks = JoinSet::new();
+        let cfg = config.clone();
+        tasks.spawn(async move {
+            match skiff_agent::run(client, cfg).await {
+                Ok(()) => tracing::info!("the node agent stopped"),
+                Err(err) => tracing::error!(%err, "the node agent stopped"),
+            }
+        });
+        match tls {
+            Some(tls) => {
+                let cfg = config.clone();
+                tasks.spawn(async move {
+                    let served = async {
+                        let cri = CriClient::connect(&cfg.container_runtime_endpoint).await?;
+                        anyhow::Ok(skiff_agent::nodeapi::serve(cri, &cfg, tls).await?)
+                    };
+                    if let Err(err) = served.await {
+                        tracing::error!("the node API stopped: {err:#}");
+                    }
+                });
+            }
+            None => tracing::warn!(
+                "no node API certificate: kubectl logs/exec/port-forward will not reach this node"
+            ),
+        }
+        Ok(RunningAgent {
+            tasks,
+            runtime,
+            config,
+        })
+    }
+
+    /// True when the agent drives a containerd skiff started.
+    pub fn runtime_is_managed(&self) -> bool {
+        self.runtime.is_managed()
+    }
+
+    /// Waits until a task of the agent ends (it should not).
+    pub async fn wait(&mut self) {
+        let _ = self.tasks.join_next().await;
+    }
+
+    /// Stops the agent's tasks, then a skiff-owned containerd. Containers
+    /// keep running; the next start adopts them.
+    pub async fn stop(mut self) {
+        self.tasks.shutdown().await;
+        let mut runtime = self.runtime;
+        let _ = tokio::task::spawn_blocking(move || runtime.stop()).await;
     }
 }
 

@@ -29,6 +29,8 @@ struct Cli {
 enum Command {
     /// Run the control plane: API server and datastore.
     Server(server::ServerArgs),
+    /// Run a node agent that joins a remote API server (`--server URL --token T`).
+    Agent(agent::AgentArgs),
     /// Simulate kubelets: register N nodes, renew their Leases, run their pods.
     SimulateNodes(simulate_nodes::SimulateNodesArgs),
 }
@@ -53,6 +55,7 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     let result = match cli.command {
         Command::Server(args) => runtime.block_on(server::run(args, started)),
+        Command::Agent(args) => runtime.block_on(agent::run(args)),
         Command::SimulateNodes(args) => runtime.block_on(simulate_nodes::run(args)),
     };
     // Tasks still running (e.g. cut-off watches) must not hold up the exit.

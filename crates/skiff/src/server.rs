@@ -1,7 +1,8 @@
 //! `skiff server`: the control plane in one process. Loads or creates the
 //! PKI and the server token, opens the datastore (embedded SQLite or etcd),
 //! starts the API server behind TLS, writes the admin kubeconfig, logs one
-//! line when ready, and shuts down gracefully on SIGTERM/SIGINT.
+//! line when ready, runs the embedded node agent (unless `--disable-agent`),
+//! and shuts down gracefully on SIGTERM/SIGINT.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::fs::DirBuilderExt;
@@ -12,14 +13,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use ipnet::Ipv4Net;
+use skiff_agent::nodeapi::NodeApiTls;
 use skiff_apiserver::authn::{Authenticator, agent_user, load_or_create_server_token};
+use skiff_apiserver::handlers::node_proxy::{NodeProxy, node_serving_cert};
 use skiff_apiserver::kubeconfig::{self, ADMIN_KUBECONFIG, Credentials};
 use skiff_apiserver::pki::{Pki, host_addresses, serving_sans};
 use skiff_apiserver::server::{ApiServer, ApiServerConfig};
 use skiff_apiserver::tls;
 use skiff_store::Store;
 
-use crate::agent::NodeArgs;
+use crate::agent::{NodeArgs, RunningAgent};
 use crate::control_plane::{self, ControlPlaneArgs};
 use tokio::net::TcpListener;
 
@@ -163,8 +166,11 @@ pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
     )
     .context("writing the admin kubeconfig")?;
 
+    // pods/log, exec, attach and portforward reach node agents with this identity.
+    let node_proxy = NodeProxy::from_pki(&pki).context("the node proxy's client certificate")?;
+    let router = api.router().layer(axum::Extension(node_proxy));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(tls::serve(listener, api.router(), tls_config, authn, async {
+    let serving = tokio::spawn(tls::serve(listener, router, tls_config, authn, async {
         let _ = stopped.await;
     }));
     tracing::info!(listen = %format!("{}:{}", args.bind_address, args.https_port), ?datastore, "serving");
@@ -174,20 +180,72 @@ pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
         ready = wait_ready(&api) => ready,
         () = &mut signal => false,
     };
+    let mut agent = None;
     if ready {
         // Held until shutdown: dropping the set stops the loops.
         let _control_loops = control_plane::start(&api, &args.control_plane, args.https_port);
+        if !args.disable_agent {
+            agent = Some(start_embedded_agent(&args, &api, &pki).await?);
+        }
         tracing::info!(
             "skiff is ready: kubeconfig at {} (ready in {} ms)",
             kubeconfig_path.display(),
             started.elapsed().as_millis()
         );
+        print_usage(&kubeconfig_path, agent.is_some());
         signal.await;
     }
     tracing::info!("shutting down");
+    if let Some(agent) = agent {
+        agent.stop().await;
+    }
     let _ = stop.send(());
     serving.await.context("the HTTPS server task failed")?;
     Ok(())
+}
+
+/// Starts the node agent in this process: it talks to the API server
+/// in-process as `system:skiff-agent`, and its node API serves a certificate
+/// from the cluster CA that only the API server's proxy identity may use.
+async fn start_embedded_agent(
+    args: &ServerArgs,
+    api: &Arc<ApiServer>,
+    pki: &Pki,
+) -> anyhow::Result<RunningAgent> {
+    let client = kube::Client::new(api.router().layer(axum::Extension(agent_user())), "default");
+    let agent = RunningAgent::start(&args.node, &args.data_dir, client, |cfg| {
+        let pair = node_serving_cert(pki, &cfg.node_name, &[cfg.node_ip])
+            .context("the node API's serving certificate")?;
+        Ok(Some(NodeApiTls::new(
+            pair.cert_pem,
+            pair.key_pem,
+            pki.ca_cert_pem(),
+        )))
+    })
+    .await
+    .context("starting the node agent (--disable-agent runs the control plane alone)")?;
+    tracing::info!(
+        node = %agent.config.node_name,
+        runtime = %agent.config.container_runtime_endpoint.display(),
+        skiff_owned_containerd = agent.runtime_is_managed(),
+        "node agent started"
+    );
+    Ok(agent)
+}
+
+/// Tells the person who started the server how to use it.
+fn print_usage(kubeconfig: &std::path::Path, with_agent: bool) {
+    let mut text = format!(
+        "\nskiff is ready. Use it with kubectl:\n  export KUBECONFIG={}\n  kubectl get nodes\n",
+        kubeconfig.display()
+    );
+    if with_agent {
+        text.push_str(
+            "  kubectl run hello --image=skiff.local/busybox:1 --restart=Never -- echo hello\n  \
+             kubectl logs hello\n",
+        );
+    }
+    eprintln!("{text}");
 }
 
 /// Waits until the API server is ready, saying so now and then while it is not.
@@ -200,7 +258,7 @@ async fn wait_ready(api: &ApiServer) -> bool {
 }
 
 /// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut sig) => {

@@ -106,11 +106,22 @@ fn job_completes_and_cronjob_creates_jobs() {
 }
 
 #[test]
-#[ignore = "the DaemonSet and StatefulSet controllers are not written yet (issue 3)"]
 fn daemonset_and_statefulset() {
-    let c = SimCluster::start(3, &[]);
+    let mut c = SimCluster::start(3, &["--label", "role=worker"]);
+    c.add_nodes(&[
+        "--count",
+        "1",
+        "--name-prefix",
+        "tainted-",
+        "--label",
+        "role=worker",
+        "--taint",
+        "dedicated=db:NoSchedule",
+    ]);
+    c.add_nodes(&["--count", "1", "--name-prefix", "other-"]);
+    c.wait_ready_nodes(5);
     let k = c.kubectl();
-    let ds = r#"{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent"},"spec":{"selector":{"matchLabels":{"app":"agent"}},"template":{"metadata":{"labels":{"app":"agent"}},"spec":{"containers":[{"name":"a","image":"busybox"}]}}}}"#;
+    let ds = r#"{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent"},"spec":{"selector":{"matchLabels":{"app":"agent"}},"template":{"metadata":{"labels":{"app":"agent"}},"spec":{"nodeSelector":{"role":"worker"},"containers":[{"name":"a","image":"busybox:1"}]}}}}"#;
     k.ok_stdin(&["apply", "-f", "-"], Some(ds));
     let p = wait_ready_pods(&k, "default", "app=agent", 3, T);
     let mut nodes: Vec<&str> = p
@@ -118,21 +129,161 @@ fn daemonset_and_statefulset() {
         .map(|p| p["spec"]["nodeName"].as_str().unwrap())
         .collect();
     nodes.sort();
-    assert_eq!(nodes, ["sim-0", "sim-1", "sim-2"]);
+    assert_eq!(
+        nodes,
+        ["sim-0", "sim-1", "sim-2"],
+        "one pod per matching, untainted node"
+    );
+    for pod in &p {
+        assert_eq!(pod["metadata"]["labels"]["pod-template-generation"], "1");
+        assert!(pod["metadata"]["labels"]["controller-revision-hash"].is_string());
+        assert_eq!(pod["metadata"]["ownerReferences"][0]["kind"], "DaemonSet");
+        let pinned = &pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"][0]["matchFields"][0];
+        assert_eq!(
+            pinned["values"][0], pod["spec"]["nodeName"],
+            "placed by metadata.name affinity"
+        );
+        assert!(
+            pod["spec"]["tolerations"]
+                .to_string()
+                .contains("node.kubernetes.io/unschedulable")
+        );
+    }
+    wait_for(T, "daemonset status", || {
+        let st = k.ok(&[
+            "get",
+            "ds",
+            "agent",
+            "-o",
+            "jsonpath={.status.desiredNumberScheduled} {.status.numberReady} {.status.updatedNumberScheduled}",
+        ]);
+        (st == "3 3 3").then_some(())
+    });
 
-    let sts = r#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"web"},"spec":{"serviceName":"web","replicas":3,"selector":{"matchLabels":{"app":"sts"}},"template":{"metadata":{"labels":{"app":"sts"}},"spec":{"containers":[{"name":"w","image":"nginx"}]}}}}"#;
+    // A new matching node gets its daemon pod.
+    c.add_nodes(&["--count", "1", "--name-prefix", "late-", "--label", "role=worker"]);
+    let p = wait_ready_pods(&k, "default", "app=agent", 4, T);
+    assert!(p.iter().any(|p| p["spec"]["nodeName"] == "late-0"));
+
+    // Rolling update, history and undo.
+    k.ok(&["set", "image", "ds/agent", "a=busybox:2"]);
+    let images = |k: &skiff_testkit::kubectl::Kubectl| {
+        let p = pods(k, "default", "app=agent");
+        let ready = p.iter().filter(|p| issue3_common::is_ready(p)).count();
+        let imgs: Vec<String> = p
+            .iter()
+            .map(|p| {
+                p["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        (ready, imgs)
+    };
+    wait_for(T, "daemonset rolled to busybox:2", || {
+        let (ready, imgs) = images(&k);
+        (ready == 4 && imgs.len() == 4 && imgs.iter().all(|i| i == "busybox:2")).then_some(())
+    });
+    let hist = k.ok(&["rollout", "history", "ds/agent"]);
+    assert!(hist.contains('1') && hist.contains('2'), "two revisions: {hist}");
+    k.ok(&["rollout", "undo", "ds/agent"]);
+    wait_for(T, "daemonset back on busybox:1", || {
+        let (ready, imgs) = images(&k);
+        (ready == 4 && imgs.len() == 4 && imgs.iter().all(|i| i == "busybox:1")).then_some(())
+    });
+
+    // StatefulSet: ordered creation (watched), PVCs, ordered scale-down.
+    let watch = {
+        let kw = k.with_timeout(Duration::from_secs(40));
+        std::thread::spawn(move || {
+            let args = [
+                "get",
+                "pods",
+                "-l",
+                "app=sts",
+                "-w",
+                "-o",
+                "jsonpath={.metadata.name}{\"\\n\"}",
+            ];
+            match kw.run(&args) {
+                Ok(o) => o.stdout,
+                Err(skiff_testkit::kubectl::Error::Timeout { stdout, .. }) => stdout,
+                Err(e) => panic!("kubectl watch: {e}"),
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let sts = r#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"web"},"spec":{"serviceName":"web","replicas":3,"selector":{"matchLabels":{"app":"sts"}},"template":{"metadata":{"labels":{"app":"sts"}},"spec":{"containers":[{"name":"w","image":"nginx","volumeMounts":[{"name":"data","mountPath":"/data"}]}]}},"volumeClaimTemplates":[{"metadata":{"name":"data"},"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}]}}"#;
     k.ok_stdin(&["apply", "-f", "-"], Some(sts));
     let p = wait_ready_pods(&k, "default", "app=sts", 3, T);
-    let mut by_time: Vec<(String, String)> = p
-        .iter()
-        .map(|p| {
-            let t = p["metadata"]["creationTimestamp"].as_str().unwrap().to_string();
-            (t, p["metadata"]["name"].as_str().unwrap().to_string())
-        })
-        .collect();
-    by_time.sort();
-    let names: Vec<&str> = by_time.iter().map(|(_, n)| n.as_str()).collect();
-    assert_eq!(names, ["web-0", "web-1", "web-2"]);
+    let seen = watch.join().unwrap();
+    let mut first_seen: Vec<&str> = Vec::new();
+    for name in seen.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !first_seen.contains(&name) {
+            first_seen.push(name);
+        }
+    }
+    assert_eq!(
+        first_seen,
+        ["web-0", "web-1", "web-2"],
+        "watch saw pods created in order"
+    );
+    let by_name = |n: &str| p.iter().find(|p| p["metadata"]["name"] == n).unwrap().clone();
+    for i in 0..2 {
+        let prev = by_name(&format!("web-{i}"));
+        let next = by_name(&format!("web-{}", i + 1));
+        let ready_at = prev["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap()["lastTransitionTime"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let created = next["metadata"]["creationTimestamp"].as_str().unwrap();
+        assert!(
+            created >= ready_at.as_str(),
+            "web-{} created before web-{i} was Ready",
+            i + 1
+        );
+        assert_eq!(next["spec"]["hostname"], format!("web-{}", i + 1));
+        assert_eq!(next["spec"]["subdomain"], "web");
+        assert_eq!(
+            next["metadata"]["labels"]["apps.kubernetes.io/pod-index"],
+            format!("{}", i + 1)
+        );
+    }
+    let claims = k.ok(&["get", "pvc", "-o", "jsonpath={.items[*].metadata.name}"]);
+    let mut claims: Vec<&str> = claims.split_whitespace().collect();
+    claims.sort();
+    assert_eq!(claims, ["data-web-0", "data-web-1", "data-web-2"]);
+    assert_eq!(
+        by_name("web-2")["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "data-web-2"
+    );
+
+    k.ok(&["scale", "sts", "web", "--replicas=1"]);
+    wait_for(T, "web scaled down to web-0", || {
+        let names: Vec<String> = pods(&k, "default", "app=sts")
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        let has = |n: &str| names.iter().any(|x| x == n);
+        assert!(
+            !(has("web-2") && !has("web-1")),
+            "web-1 removed before web-2: {names:?}"
+        );
+        (names == ["web-0"]).then_some(())
+    });
+    let claims = k.ok(&["get", "pvc", "-o", "jsonpath={.items[*].metadata.name}"]);
+    assert_eq!(
+        claims.split_whitespace().count(),
+        3,
+        "claims are retained on scale-down"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! required and matching the template, replica counts, update strategies,
 //! and what an update may not change.
 
-use super::s;
+use super::{arr, s};
 use super::{labelsel, pod};
 use crate::status::Cause;
 use serde_json::{Value, json};
@@ -237,8 +237,30 @@ pub(crate) fn stateful_set(obj: &Value, out: &mut Vec<Cause>) {
         }
     }
     selector_and_template(spec, "statefulset", out);
-    template(spec, out);
+    template(&with_claim_volumes(spec), out);
     template_restart_always(spec, out);
+}
+
+/// The spec with each volumeClaimTemplate added to the template's volumes
+/// (as the controller does for every pod), so mounts of claims validate.
+fn with_claim_volumes(spec: &Value) -> Value {
+    let mut spec = spec.clone();
+    let claims: Vec<String> = arr(&spec, "volumeClaimTemplates")
+        .iter()
+        .filter_map(|c| c.pointer("/metadata/name").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    if let Some(pod) = spec.pointer_mut("/template/spec").and_then(Value::as_object_mut) {
+        let vols = pod.entry("volumes").or_insert_with(|| json!([]));
+        if let Some(vols) = vols.as_array_mut() {
+            for name in claims {
+                if !vols.iter().any(|v| v["name"] == name.as_str()) {
+                    vols.push(json!({"name": name, "persistentVolumeClaim": {"claimName": name}}));
+                }
+            }
+        }
+    }
+    spec
 }
 
 pub(crate) fn daemon_set(obj: &Value, out: &mut Vec<Cause>) {

@@ -5,11 +5,11 @@
 # Debian packages skiff builds and runs with:
 #   containerd runc containernetworking-plugins  the container runtime and pod network (node agent)
 #   etcd-server                                   the etcd backend and its tests
-#   busybox-static                                local images (nothing can be pulled)
+#   busybox-static jq                             local images (nothing can be pulled)
 #   protobuf-compiler                             protoc, for the etcd/CRI gRPC crates
 #   nftables iproute2                             service proxy and pod networking
 #   build-essential pkg-config curl ca-certificates  building
-SKIFF_DEBS=(containerd runc containernetworking-plugins etcd-server busybox-static protobuf-compiler
+SKIFF_DEBS=(containerd runc containernetworking-plugins etcd-server busybox-static jq protobuf-compiler
     nftables iproute2 curl build-essential pkg-config ca-certificates)
 
 log() { printf '==> %s\n' "$*" >&2; }

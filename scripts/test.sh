@@ -6,7 +6,11 @@
 # workspace, then checks formatting, runs clippy with -D warnings and runs
 # every test: unit tests, the store conformance suite on SQLite and etcd, and
 # the end-to-end tests in tests/ where the real kubectl drives real
-# `skiff server`s on both backends.
+# `skiff server`s on both backends. The node-agent tests (issue4_*, and the
+# agent's own) run real containers: each starts a containerd of its own
+# (Debian's containerd, runc and CNI plugins, installed here) with the local
+# images from scripts/build-images.sh (built once into
+# target/skiff-e2e-images); they need root and skip with a message without it.
 #
 # Uses cargo-nextest when it is installed (faster, one process per test),
 # otherwise cargo test. Set SKIFF_TEST_NO_INSTALL=1 to skip installing.

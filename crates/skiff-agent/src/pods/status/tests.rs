@@ -94,7 +94,7 @@ fn exit_codes_give_completed_or_error_and_the_phase() {
     assert_eq!(t.reason.as_deref(), Some("Completed"));
     let bad = never(3);
     assert_eq!(bad.phase.as_deref(), Some("Failed"));
-    let t = bad.container_statuses.unwrap()[0]
+    let t = bad.container_statuses.clone().unwrap()[0]
         .state
         .clone()
         .unwrap()

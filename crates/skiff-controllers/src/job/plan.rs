@@ -380,3 +380,7 @@ fn scale(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

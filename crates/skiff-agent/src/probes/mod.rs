@@ -10,6 +10,7 @@
 
 pub mod action;
 pub mod events;
+pub mod grpc;
 pub mod handler;
 pub mod http;
 pub mod worker;

@@ -17,6 +17,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::action::{self, Outcome, Target};
 use super::events::EventSink;
+use super::grpc;
 use crate::CriClient;
 
 /// The three probe kinds.
@@ -249,8 +250,14 @@ impl Worker {
             action::http_get(target, get, timeout).await
         } else if let Some(tcp) = &probe.tcp_socket {
             action::tcp(target, tcp, timeout).await
-        } else if probe.grpc.is_some() {
-            Outcome::Error("gRPC probes are not supported by skiff".to_string())
+        } else if let Some(grpc) = &probe.grpc {
+            match (self.pod_ip.as_deref(), u16::try_from(grpc.port)) {
+                (Some(ip), Ok(port)) => {
+                    grpc::probe(ip, port, grpc.service.as_deref().unwrap_or_default(), timeout).await
+                }
+                (None, _) => Outcome::Error("grpc probe: the pod has no IP yet".to_string()),
+                (_, Err(_)) => Outcome::Error(format!("invalid port number: {}", grpc.port)),
+            }
         } else {
             Outcome::Error("probe has no handler".to_string())
         }

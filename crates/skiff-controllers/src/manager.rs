@@ -108,6 +108,7 @@ pub fn controllers() -> Vec<(&'static str, ControllerFn)> {
         ("replicaset", |c, g| Box::pin(crate::replicaset::run(c, g))),
         ("resourcequota", |c, g| Box::pin(crate::resourcequota::run(c, g))),
         ("podgc", |c, g| Box::pin(crate::podgc::run(c, g))),
+        ("disruption", |c, g| Box::pin(crate::disruption::run(c, g))),
         ("daemonset", |c, g| Box::pin(crate::daemonset::run(c, g))),
         ("statefulset", |c, g| Box::pin(crate::statefulset::run(c, g))),
         ("job", |c, g| Box::pin(crate::job::run(c, g))),

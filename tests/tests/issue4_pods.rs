@@ -401,7 +401,7 @@ fn kubectl_delete_pod_ends_it_within_its_grace_period() {
     let Some(c) = shared() else { return };
     let k = c.kubectl();
     namespace(&k, "i4-del");
-    // sh as PID 1 ignores SIGTERM: the agent must SIGKILL after the grace period.
+    // The container ignores SIGTERM: the agent must SIGKILL it when the grace period ends.
     apply(
         &k,
         "i4-del",
@@ -415,7 +415,7 @@ spec:
   containers:
     - name: main
       image: {IMAGE}
-      command: ["sh", "-c", "while true; do sleep 1; done"]
+      command: ["sh", "-c", "trap '' TERM; while true; do sleep 1; done"]
 "#
         ),
     );
@@ -467,7 +467,7 @@ fn two_pods_on_the_node_reach_each_other_over_their_pod_ips() {
     apply(
         &k,
         "i4-net",
-        &sh_pod("client", "Never", &format!("wget -q -T 5 -O - http://{ip}:8080/")),
+        &sh_pod("client", "Never", &format!("wget -q -O - http://{ip}:8080/")),
     );
     let client = wait_succeeded(&k, "i4-net", "client");
     assert_ne!(client["status"]["podIP"], server["status"]["podIP"]);

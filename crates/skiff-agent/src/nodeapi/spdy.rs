@@ -3,8 +3,8 @@
 //! frames, and reading the frames the server sends back.
 //!
 //! Header blocks are zlib streams shared by the whole connection. We write
-//! ours as stored (uncompressed) deflate blocks, which every zlib reader
-//! accepts; we never need the server's header values (its SYN_REPLY only
+//! ours as stored (uncompressed) deflate blocks ending in a sync flush, which
+//! every zlib reader accepts; we never need the server's header values (its SYN_REPLY only
 //! confirms a stream), so we skip them instead of inflating them.
 //!
 //! Pure framing: no I/O.
@@ -182,6 +182,10 @@ impl HeaderWriter {
             out.extend_from_slice(&(!len).to_le_bytes());
             out.extend_from_slice(chunk);
         }
+        // An empty stored block (a zlib sync flush): readers hand out what
+        // they hold only at such a block, so without it the server's reader
+        // would wait for more input past the end of the frame.
+        out.extend_from_slice(&[0x00, 0x00, 0x00, 0xff, 0xff]);
         out
     }
 }
@@ -240,6 +244,7 @@ mod tests {
         assert_eq!(first[20], 0x00);
         let raw_len = 4 + 4 + "streamtype".len() + 4 + "error".len();
         assert_eq!(u16::from_le_bytes([first[21], first[22]]) as usize, raw_len);
+        assert_eq!(&first[first.len() - 5..], &[0x00, 0x00, 0x00, 0xff, 0xff]);
         let second = w.syn_stream(3, &[("streamtype", "stdout")]);
         assert_eq!(second[18], 0x00, "the zlib header is written once per connection");
         assert_eq!((0x78u32 * 256 + 0x01) % 31, 0);

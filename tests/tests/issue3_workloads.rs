@@ -74,7 +74,6 @@ fn deployment_scales_replaces_rolls_out_and_is_collected() {
 }
 
 #[test]
-#[ignore = "the Job and CronJob controllers are not written yet (issue 3)"]
 fn job_completes_and_cronjob_creates_jobs() {
     let c = SimCluster::start(2, &[]);
     let k = c.kubectl();
@@ -84,6 +83,26 @@ fn job_completes_and_cronjob_creates_jobs() {
         k.ok(&["get", "job", "once", "-o", "jsonpath={.status.succeeded}"]),
         "1"
     );
+    let table = k.ok(&["get", "job", "once", "--no-headers"]);
+    assert!(table.contains("1/1"), "COMPLETIONS column: {table}");
+
+    // Three completions two at a time; a Job whose TTL is 0 is deleted once done.
+    let batch = r#"{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"batch"},"spec":{"completions":3,"parallelism":2,"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"w","image":"busybox"}]}}}}"#;
+    let ttl = r#"{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"brief"},"spec":{"ttlSecondsAfterFinished":0,"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"w","image":"busybox"}]}}}}"#;
+    k.ok_stdin(&["apply", "-f", "-"], Some(batch));
+    k.ok_stdin(&["apply", "-f", "-"], Some(ttl));
+    k.ok(&["wait", "--for=condition=Complete", "job/batch", "--timeout=60s"]);
+    assert_eq!(
+        k.ok(&["get", "job", "batch", "-o", "jsonpath={.status.succeeded}"]),
+        "3"
+    );
+    let done = pods(&k, "default", "batch.kubernetes.io/job-name=batch");
+    assert_eq!(done.len(), 3);
+    assert!(done.iter().all(|p| p["metadata"]["ownerReferences"][0]["kind"] == "Job"));
+    wait_for(T, "the Job with ttlSecondsAfterFinished=0 deleted", || {
+        let out = k.ok(&["get", "jobs", "-o", "name"]);
+        (!out.contains("job.batch/brief")).then_some(())
+    });
 
     k.ok(&[
         "create",
@@ -94,14 +113,20 @@ fn job_completes_and_cronjob_creates_jobs() {
         "--",
         "true",
     ]);
-    wait_for(Duration::from_secs(75), "a Job created by the CronJob", || {
-        let jobs = k.ok(&[
+    let name = wait_for(Duration::from_secs(75), "a Job created by the CronJob", || {
+        let out = k.ok(&[
             "get",
             "jobs",
             "-o",
-            "jsonpath={.items[*].metadata.ownerReferences[0].name}",
+            r#"jsonpath={range .items[?(@.metadata.ownerReferences[0].name=="tick")]}{.metadata.name}{"\n"}{end}"#,
         ]);
-        jobs.contains("tick").then_some(())
+        out.lines().next().map(str::to_string)
+    });
+    let minutes = name.strip_prefix("tick-").expect("job named <cronjob>-<minutes>");
+    assert!(minutes.parse::<u64>().is_ok(), "job name {name}");
+    wait_for(T, "the CronJob's lastScheduleTime", || {
+        let t = k.ok(&["get", "cronjob", "tick", "-o", "jsonpath={.status.lastScheduleTime}"]);
+        (!t.trim().is_empty()).then_some(())
     });
 }
 

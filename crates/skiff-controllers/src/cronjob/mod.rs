@@ -194,13 +194,16 @@ pub async fn reconcile(obj: Arc<CronJob>, ctx: Arc<Ctx>) -> Result<Action, Error
         .into_iter()
         .filter(|j| wu::controller_of(&j.metadata).is_some_and(|r| r.uid == uid))
         .collect();
-    let old_status = cj.status.clone().unwrap_or_default();
+    let old_status = normalized(cj.status.clone().unwrap_or_default());
     let mut status = old_status.clone();
     sync_active(&ctx, &cj, &jobs, &mut status).await;
     let action = schedule_run(&ctx, &cj, &jobs_api, &jobs, &mut status).await?;
+    // An empty active list is written as absent: compare it that way, or
+    // every reconcile would write (and wake itself) again.
+    let status = normalized(status);
     if status != old_status {
         let patch = serde_json::json!({ "status": {
-            "active": status.active.as_ref().filter(|a| !a.is_empty()),
+            "active": status.active,
             "lastScheduleTime": status.last_schedule_time,
             "lastSuccessfulTime": status.last_successful_time,
         }});
@@ -209,6 +212,14 @@ pub async fn reconcile(obj: Arc<CronJob>, ctx: Arc<Ctx>) -> Result<Action, Error
             .await?;
     }
     Ok(action)
+}
+
+/// `status` with an empty active list as absent, as the API stores it.
+fn normalized(mut status: CronJobStatus) -> CronJobStatus {
+    if status.active.as_ref().is_some_and(Vec::is_empty) {
+        status.active = None;
+    }
+    status
 }
 
 /// Starts the due run, if any, and prunes history; returns when to come back.

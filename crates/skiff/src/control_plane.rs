@@ -32,6 +32,10 @@ pub struct ControlPlaneArgs {
     /// added to every pod: how long a pod stays on a lost node.
     #[arg(long, value_name = "SECONDS", default_value_t = 2)]
     pub default_not_ready_toleration_seconds: i64,
+    /// Terminated pods kept before the pod garbage collector deletes the
+    /// oldest (0 disables that collection).
+    #[arg(long, value_name = "N", default_value_t = 12500)]
+    pub terminated_pod_gc_threshold: usize,
 }
 
 /// Starts the enabled loops on the API server's in-process client. They run
@@ -53,6 +57,7 @@ pub fn start(api: &Arc<ApiServer>, args: &ControlPlaneArgs, https_port: u16) -> 
             node_monitor_grace_period: Duration::from_secs(args.node_monitor_grace_period),
             default_not_ready_toleration_seconds: args.default_not_ready_toleration_seconds,
             apiserver_endpoint: Some(("127.0.0.1".to_string(), https_port)),
+            terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
             ..ControllerConfig::default()
         });
         loops.spawn(async move {

@@ -60,7 +60,7 @@ pub async fn run(client: kube::Client, cfg: AgentConfig) -> Result<(), AgentErro
     let cidr = node::wait_pod_cidr(&client, &cfg.node_name).await;
     let conf = cni::write_config(&cfg, &cidr)?;
     tracing::info!(pod_cidr = %cidr, conf = %conf.display(), "pod network configured");
-    let probes = pods::seams::Probes::new(cri.clone());
+    let probes = pods::seams::Probes::new(probes::ProbeManager::new(cri.clone()));
     pods::run(client, cfg, cri, probes).await;
     Ok(())
 }

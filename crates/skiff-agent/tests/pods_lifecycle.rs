@@ -386,3 +386,66 @@ fn a_restarted_agent_adopts_running_pods_and_removes_orphans() {
         assert_eq!(of_keep, 1, "one container for the adopted pod");
     });
 }
+
+#[test]
+fn init_containers_run_first_and_probes_drive_ready_and_restarts() {
+    let Some(env) = env() else { return };
+    let cluster = env.node.cluster_cidr().to_string();
+    env.run(|ctx| async move {
+        let client = ctx.client().await;
+        let _agent = ctx.start_agent(&client, &ctx.pod_cidr(&cluster)).await;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+        let image = "skiff.local/busybox:1";
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "probed"},
+            "spec": {
+                "nodeName": ctx.cfg.node_name,
+                "terminationGracePeriodSeconds": 1,
+                "volumes": [{"name": "shared", "emptyDir": {}}],
+                "initContainers": [{"name": "init", "image": image,
+                    "command": ["sh", "-c", "echo from-init > /shared/marker"],
+                    "volumeMounts": [{"name": "shared", "mountPath": "/shared"}]}],
+                "containers": [
+                    {"name": "unready", "image": image,
+                     "command": ["sh", "-c", "test -f /shared/marker && sleep 3600"],
+                     "volumeMounts": [{"name": "shared", "mountPath": "/shared"}],
+                     "readinessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1}},
+                    {"name": "dies", "image": image, "command": ["sleep", "3600"],
+                     "livenessProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1,
+                                       "failureThreshold": 1}}
+                ]
+            }
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+        let named = |p: &Pod, name: &str| {
+            p.status
+                .as_ref()?
+                .container_statuses
+                .as_ref()?
+                .iter()
+                .find(|c| c.name == name)
+                .cloned()
+        };
+        let p = pod_where(&pods, "probed", "a liveness restart", 60, |p| {
+            named(p, "dies").is_some_and(|c| c.restart_count >= 1)
+        })
+        .await;
+        let init = p.status.clone().unwrap().init_container_statuses.unwrap()[0].clone();
+        let done = init.state.unwrap().terminated.unwrap();
+        assert_eq!((done.exit_code, done.reason.as_deref()), (0, Some("Completed")));
+        let unready = named(&p, "unready").unwrap();
+        assert!(
+            unready.state.unwrap().running.is_some(),
+            "the init container's file was there"
+        );
+        assert!(!unready.ready);
+        assert_eq!(phase(&p), "Running");
+        let conds = p.status.unwrap().conditions.unwrap();
+        let ready = conds.iter().find(|c| c.type_ == "Ready").unwrap();
+        assert_eq!(ready.status, "False");
+        assert!(ready.message.as_deref().unwrap().contains("unready"), "{ready:?}");
+        let initialized = conds.iter().find(|c| c.type_ == "Initialized").unwrap();
+        assert_eq!(initialized.status, "True");
+    });
+}

@@ -1,44 +1,30 @@
-//! The pod worker's calls into the modules other engineers own (volumes,
-//! spec, probes, lifecycle hooks), gathered in one place so the worker reads
-//! the same whichever version of them is in the tree.
-//!
-//! Until `spec`/`volumes`/`probes` land this holds minimal stand-ins: a
-//! container config with command, args, literal env, working dir, labels and
-//! log path; no volumes; no probes (containers are started and ready when
-//! running); hooks not run.
+//! The pod worker's calls into the modules it drives — `volumes`, `spec`
+//! and `probes` — gathered in one place, with their errors turned into the
+//! waiting reasons and messages the worker reports.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use k8s_cri::v1::{
-    ContainerConfig, ContainerMetadata, ImageSpec, KeyValue, LinuxContainerConfig, LinuxPodSandboxConfig,
-    LinuxSandboxSecurityContext, NamespaceMode, NamespaceOption,
-};
+use k8s_cri::v1::{ContainerConfig, LinuxPodSandboxConfig};
 use k8s_openapi::api::core::v1::{Container, LifecycleHandler, Pod};
 
 use crate::config::AgentConfig;
 use crate::cri::CriClient;
-use crate::labels;
+use crate::probes::ProbeManager;
+use crate::{probes, spec, volumes};
 
 /// A pod's prepared volumes.
-#[derive(Debug, Clone, Default)]
-pub struct Volumes;
+pub type Volumes = volumes::PodVolumes;
 
 /// Creates or refreshes the pod's volumes.
-pub async fn prepare_volumes(
-    _client: &kube::Client,
-    _cfg: &AgentConfig,
-    _pod: &Pod,
-) -> Result<Volumes, String> {
-    Ok(Volumes)
+pub async fn prepare_volumes(client: &kube::Client, cfg: &AgentConfig, pod: &Pod) -> Result<Volumes, String> {
+    volumes::prepare(&volumes::VolumeContext { client, cfg, pod })
+        .await
+        .map_err(|e| format!("{}: {e}", e.reason()))
 }
 
 /// Removes the pod's directory and volumes.
 pub async fn cleanup_volumes(cfg: &AgentConfig, pod_uid: &str) -> Result<(), String> {
-    match tokio::fs::remove_dir_all(cfg.pod_dir(pod_uid)).await {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
-        _ => Ok(()),
-    }
+    volumes::cleanup(cfg, pod_uid).await.map_err(|e| e.to_string())
 }
 
 /// What a container is started with.
@@ -61,76 +47,25 @@ pub struct ContainerArgs<'a> {
     pub host_ip: String,
 }
 
-/// The CRI config of a new container instance.
+/// The CRI config of a new container instance; the error is the message of
+/// a `CreateContainerConfigError`.
 pub async fn container_config(a: &ContainerArgs<'_>) -> Result<ContainerConfig, String> {
-    let c = a.container;
-    let mut container_labels = super::sandbox::pod_labels(a.pod);
-    container_labels.insert(labels::CONTAINER_NAME.to_string(), c.name.clone());
-    let grace = a
-        .pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.termination_grace_period_seconds)
-        .unwrap_or(30);
-    let annotations = HashMap::from([
-        (labels::RESTART_COUNT.to_string(), a.restart_count.to_string()),
-        (labels::TERMINATION_GRACE_PERIOD.to_string(), grace.to_string()),
-    ]);
-    let envs = c
-        .env
-        .iter()
-        .flatten()
-        .map(|e| KeyValue {
-            key: e.name.clone(),
-            value: e.value.clone().unwrap_or_default(),
-        })
-        .collect();
-    Ok(ContainerConfig {
-        metadata: Some(ContainerMetadata {
-            name: c.name.clone(),
-            attempt: a.restart_count,
-        }),
-        image: Some(ImageSpec {
-            image: c.image.clone().unwrap_or_default(),
-            ..ImageSpec::default()
-        }),
-        command: c.command.clone().unwrap_or_default(),
-        args: c.args.clone().unwrap_or_default(),
-        working_dir: c.working_dir.clone().unwrap_or_default(),
-        envs,
-        labels: container_labels,
-        annotations,
-        log_path: format!("{}/{}.log", c.name, a.restart_count),
-        stdin: c.stdin.unwrap_or(false),
-        stdin_once: c.stdin_once.unwrap_or(false),
-        tty: c.tty.unwrap_or(false),
-        linux: Some(LinuxContainerConfig::default()),
-        ..ContainerConfig::default()
-    })
+    let ctx = spec::ContainerContext {
+        client: a.client,
+        cfg: a.cfg,
+        pod: a.pod,
+        container: a.container,
+        volumes: a.volumes,
+        restart_count: a.restart_count,
+        pod_ip: a.pod_ip.clone(),
+        host_ip: a.host_ip.clone(),
+    };
+    spec::container_config(&ctx).await.map_err(|e| e.to_string())
 }
 
-/// The Linux part of the sandbox config (namespaces).
+/// The Linux part of the sandbox config (namespaces, sysctls, security).
 pub fn sandbox_linux(pod: &Pod) -> LinuxPodSandboxConfig {
-    let spec = pod.spec.clone().unwrap_or_default();
-    let mode = |host: Option<bool>, other: NamespaceMode| {
-        if host.unwrap_or(false) {
-            NamespaceMode::Node as i32
-        } else {
-            other as i32
-        }
-    };
-    LinuxPodSandboxConfig {
-        security_context: Some(LinuxSandboxSecurityContext {
-            namespace_options: Some(NamespaceOption {
-                network: mode(spec.host_network, NamespaceMode::Pod),
-                pid: mode(spec.host_pid, NamespaceMode::Container),
-                ipc: mode(spec.host_ipc, NamespaceMode::Pod),
-                ..NamespaceOption::default()
-            }),
-            ..LinuxSandboxSecurityContext::default()
-        }),
-        ..LinuxPodSandboxConfig::default()
-    }
+    spec::sandbox_linux(pod)
 }
 
 /// A container's probe results as the worker needs them.
@@ -140,52 +75,65 @@ pub struct ProbeResult {
     pub started: bool,
     /// The readiness probe passes (or there is none).
     pub ready: bool,
-    /// The liveness probe failed: restart the container.
+    /// The liveness (or startup) probe failed: restart the container.
     pub liveness_failed: bool,
 }
 
 /// The probes of every container on the node.
 #[derive(Clone)]
 pub struct Probes {
-    changed: tokio::sync::broadcast::Sender<String>,
+    manager: ProbeManager,
 }
 
 impl Probes {
-    /// Probes run through `cri`.
-    pub fn new(_cri: CriClient) -> Probes {
-        Probes {
-            changed: tokio::sync::broadcast::channel(64).0,
-        }
+    /// Probes run by `manager`.
+    pub fn new(manager: ProbeManager) -> Probes {
+        Probes { manager }
     }
 
-    /// Starts the probes of a just-started container.
-    pub fn add(&self, _pod: &Pod, _container: &str, _container_id: &str, _pod_ip: Option<String>) {}
+    /// Starts the probes of a running container (again after adoption: a
+    /// known container id is left alone).
+    pub fn add(&self, pod: &Pod, container: &str, container_id: &str, pod_ip: Option<String>) {
+        self.manager.add(pod, container, container_id, pod_ip.as_deref());
+    }
 
     /// Stops the probes of a container.
-    pub fn remove(&self, _pod_uid: &str, _container: &str) {}
+    pub fn remove(&self, pod_uid: &str, container: &str) {
+        self.manager.remove(pod_uid, container);
+    }
+
+    /// Stops the probes of every container of a pod.
+    pub fn remove_pod(&self, pod_uid: &str) {
+        self.manager.remove_pod(pod_uid);
+    }
 
     /// The current results for a container.
-    pub fn state(&self, _pod_uid: &str, _container: &str) -> ProbeResult {
+    pub fn state(&self, pod_uid: &str, container: &str) -> ProbeResult {
+        let s = self.manager.state(pod_uid, container);
         ProbeResult {
-            started: true,
-            ready: true,
-            liveness_failed: false,
+            started: s.started,
+            ready: s.ready,
+            liveness_failed: s.liveness_failed,
         }
     }
 
     /// Pod UIDs whose probe results changed.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<String> {
-        self.changed.subscribe()
+        self.manager.subscribe()
     }
 }
 
-/// Runs a postStart/preStop handler in the container.
+/// Runs a postStart/preStop handler of `container` in instance `container_id`.
 pub async fn run_handler(
-    _cri: &CriClient,
-    _container_id: &str,
-    _pod_ip: Option<String>,
-    _handler: &LifecycleHandler,
-    _timeout: Duration,
+    cri: &CriClient,
+    container: &Container,
+    container_id: &str,
+    pod_ip: Option<String>,
+    handler: &LifecycleHandler,
+    timeout: Duration,
 ) -> Result<(), String> {
-    Ok(())
+    let ports = container.ports.clone().unwrap_or_default();
+    probes::run_handler_with_ports(cri, container_id, pod_ip.as_deref(), handler, timeout, &ports)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -24,17 +24,16 @@ pub async fn stop_one(
 ) -> Result<(), SyncError> {
     let started = Instant::now();
     let budget = Duration::from_secs(grace.max(0).unsigned_abs());
-    if let Some(hook) = container
-        .and_then(|c| c.lifecycle.as_ref())
-        .and_then(|l| l.pre_stop.as_ref())
+    if let Some(c) = container
+        && let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref())
         && grace > 0
     {
         let pod_ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone());
-        if let Err(e) = seams::run_handler(&ctx.cri, id, pod_ip, hook, budget).await {
+        if let Err(e) = seams::run_handler(&ctx.cri, c, id, pod_ip, hook, budget).await {
             tracing::warn!(container = id, error = %e, "preStop hook failed");
         }
     }
-    // The kubelet leaves the container at least 2 s after a preStop hook.
+    // The kubelet never gives a container less than 2 s (minimumGracePeriodInSeconds).
     let left = budget.saturating_sub(started.elapsed()).as_secs();
     let left = if grace > 0 { left.max(2) } else { 0 };
     runtime::stop_container(&ctx.cri, id, i64::try_from(left).unwrap_or(i64::MAX)).await?;
@@ -63,9 +62,7 @@ impl Worker {
         for r in futures::future::join_all(stops).await {
             r?;
         }
-        for c in &all {
-            ctx.probes.remove(&self.uid, &c.name);
-        }
+        ctx.probes.remove_pod(&self.uid);
         for s in &rt.sandboxes {
             runtime::remove_sandbox(&ctx.cri, &s.id).await?;
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_cri::v1::{
-    CreateContainerRequest, PodSandboxConfig, PodSandboxStatusRequest, RunPodSandboxRequest,
+    CreateContainerRequest, PodSandboxConfig, PodSandboxState, PodSandboxStatusRequest, RunPodSandboxRequest,
     StartContainerRequest,
 };
 use k8s_openapi::api::core::v1::{Container, Pod};
@@ -154,13 +154,20 @@ impl Worker {
                 .containers
                 .iter()
                 .all(|c| rt.latest(&c.name).is_some_and(is_exited));
+        let mut rt = rt;
         let sandbox = match rt.ready_sandbox() {
             Some(s) => Some((s.id.clone(), s.metadata.as_ref().map(|m| m.attempt).unwrap_or(0))),
             None if finished_for_good => None,
-            None => Some(self.new_sandbox(&pod, &rt).await?),
+            None => {
+                let created = self.new_sandbox(&pod, &rt).await?;
+                // Containers of the old sandbox were stopped: see them exited.
+                rt = PodRuntime::read(&self.ctx.cri, &self.uid).await?;
+                Some(created)
+            }
         };
         if let Some((sandbox_id, attempt)) = sandbox {
-            let pod_ip = self.pod_ip(&sandbox_id).await?;
+            let host_network = spec.host_network.unwrap_or(false);
+            let pod_ip = self.pod_ip(&sandbox_id, host_network).await?;
             let sandbox_cfg = sandbox_config(&self.ctx.cfg, &pod, attempt);
             let start = Start {
                 pod: &pod,
@@ -173,7 +180,10 @@ impl Worker {
         }
         self.collect_garbage(&rt).await;
         let rt = PodRuntime::read(&self.ctx.cri, &self.uid).await?;
-        self.write_status(&pod, &rt).await?;
+        let phase = self.write_status(&pod, &rt).await?;
+        if phase == "Succeeded" || phase == "Failed" {
+            self.stop_everything(&pod, &rt).await?;
+        }
         Ok(Next::After(self.resync))
     }
 
@@ -209,11 +219,16 @@ impl Worker {
     }
 
     /// The IP of sandbox `id` (asked once per sandbox).
-    async fn pod_ip(&mut self, id: &str) -> Result<Option<String>, SyncError> {
+    async fn pod_ip(&mut self, id: &str, host_network: bool) -> Result<Option<String>, SyncError> {
         if let Some((known, ip)) = &self.sandbox_ip
             && known == id
         {
             return Ok(ip.clone());
+        }
+        if host_network {
+            let ip = Some(self.ctx.cfg.node_ip.to_string());
+            self.sandbox_ip = Some((id.to_string(), ip.clone()));
+            return Ok(ip);
         }
         let status = self
             .ctx
@@ -427,7 +442,9 @@ impl Worker {
         self.waiting.remove(&c.name);
         if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
             let timeout = Duration::from_secs(grace_seconds(start.pod).max(1).unsigned_abs());
-            if let Err(e) = seams::run_handler(&self.ctx.cri, id, start.pod_ip.clone(), hook, timeout).await {
+            if let Err(e) =
+                seams::run_handler(&self.ctx.cri, c, id, start.pod_ip.clone(), hook, timeout).await
+            {
                 tracing::warn!(pod = %pod_ref(start.pod), container = %c.name, error = %e, "postStart hook failed");
                 self.kill(start.pod, c, id).await?;
                 return Ok(());
@@ -462,7 +479,8 @@ impl Worker {
     }
 
     /// Computes the status and writes it when it differs from the last write.
-    pub(super) async fn write_status(&mut self, pod: &Pod, rt: &PodRuntime) -> Result<(), SyncError> {
+    /// Returns the phase written.
+    pub(super) async fn write_status(&mut self, pod: &Pod, rt: &PodRuntime) -> Result<String, SyncError> {
         let sandbox_ready = rt.ready_sandbox().is_some();
         let pod_ip = match (&self.sandbox_ip, rt.ready_sandbox()) {
             (Some((id, ip)), Some(s)) if *id == s.id => ip.clone(),
@@ -482,9 +500,10 @@ impl Worker {
             now: jiff::Timestamp::now(),
         };
         let status = pod_status(&input);
+        let phase = status.phase.clone().unwrap_or_default();
         let value = serde_json::to_value(&status).unwrap_or_default();
         if self.written.as_ref() == Some(&value) {
-            return Ok(());
+            return Ok(phase);
         }
         let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
         let name = pod.metadata.name.as_deref().unwrap_or_default();
@@ -497,9 +516,9 @@ impl Worker {
             Ok(updated) => {
                 self.last_pod = Some(updated);
                 self.written = Some(value);
-                Ok(())
+                Ok(phase)
             }
-            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(phase),
             Err(e) => Err(e.into()),
         }
     }
@@ -517,7 +536,11 @@ impl Worker {
             let c = all.iter().find(|c| c.name == runtime::container_name(i)).copied();
             super::terminate::stop_one(&self.ctx, pod, c, &i.id, grace_seconds(pod)).await?;
         }
-        for s in rt.sandboxes.iter().filter(|s| s.state == 0) {
+        for s in rt
+            .sandboxes
+            .iter()
+            .filter(|s| s.state == PodSandboxState::SandboxReady as i32)
+        {
             runtime::stop_sandbox(&self.ctx.cri, &s.id).await?;
         }
         Ok(())

@@ -3,6 +3,7 @@
 
 mod agent;
 mod control_plane;
+mod image;
 mod server;
 mod simulate_nodes;
 
@@ -33,6 +34,8 @@ enum Command {
     Agent(agent::AgentArgs),
     /// Simulate kubelets: register N nodes, renew their Leases, run their pods.
     SimulateNodes(simulate_nodes::SimulateNodesArgs),
+    /// Load image tarballs into containerd (air-gapped machines) and list images.
+    Image(image::ImageArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
         Command::Server(args) => runtime.block_on(server::run(args, started)),
         Command::Agent(args) => runtime.block_on(agent::run(args)),
         Command::SimulateNodes(args) => runtime.block_on(simulate_nodes::run(args)),
+        Command::Image(args) => runtime.block_on(image::run(args)),
     };
     // Tasks still running (e.g. cut-off watches) must not hold up the exit.
     runtime.shutdown_timeout(Duration::from_millis(500));

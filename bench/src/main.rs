@@ -6,6 +6,7 @@ mod api_load;
 mod client;
 mod cpu;
 mod error;
+mod pod_start;
 mod report;
 mod rss;
 mod scheduler;
@@ -28,6 +29,8 @@ enum Command {
     ApiLoad(api_load::ApiLoadArgs),
     /// Scheduling throughput: pods bound per second on simulated nodes, control-plane RSS.
     Scheduler(scheduler::SchedulerArgs),
+    /// Pod start latency on a real node (create → Running), the CRI floor and the agent's RSS.
+    PodStart(pod_start::PodStartArgs),
 }
 
 #[tokio::main]
@@ -55,6 +58,17 @@ async fn main() -> anyhow::Result<()> {
             }
             if let Some(reason) = &report.aborted {
                 anyhow::bail!("run stopped early: {reason}");
+            }
+        }
+        Command::PodStart(args) => {
+            let report = pod_start::run(&args).await?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).context("encoding the report")?
+                );
+            } else {
+                print!("{}", pod_start::render(&report));
             }
         }
         Command::Scheduler(args) => {

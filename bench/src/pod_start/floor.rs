@@ -1,0 +1,126 @@
+//! The raw containerd floor of pod start: RunPodSandbox + CreateContainer +
+//! StartContainer timed directly over CRI, one pod after the other, with
+//! the same image and the same CNI network the agent's pods get. Everything
+//! it starts is stopped and removed at the end.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::BenchError;
+
+fn cri_error(what: &str, e: impl std::fmt::Display) -> BenchError {
+    BenchError::Response {
+        what: format!("CRI {what}"),
+        detail: e.to_string(),
+    }
+}
+
+async fn connect(socket: &Path) -> Result<RuntimeServiceClient<Channel>, BenchError> {
+    let path = socket.to_path_buf();
+    let channel = Endpoint::from_static("http://cri.invalid")
+        .connect_timeout(Duration::from_secs(5))
+        .connect_with_connector(tower::service_fn(move |_| {
+            let path: PathBuf = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                    tokio::net::UnixStream::connect(path).await?,
+                ))
+            }
+        }))
+        .await
+        .map_err(|e| cri_error("connect", e))?;
+    Ok(RuntimeServiceClient::new(channel))
+}
+
+/// Times `count` sandbox + container starts of `image`; returns each one's duration.
+pub async fn measure(socket: &Path, image: &str, count: usize) -> Result<Vec<Duration>, BenchError> {
+    let mut runtime = connect(socket).await?;
+    let logs = std::env::temp_dir().join(format!("skiff-bench-floor-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).map_err(|e| cri_error("log dir", e))?;
+    let mut sandboxes = Vec::new();
+    let mut samples = Vec::new();
+    let run = async {
+        let stamp = jiff::Timestamp::now().as_second();
+        for i in 0..count {
+            let config = sandbox_config(&format!("floor-{stamp}-{i}"), &logs);
+            let start = Instant::now();
+            let sandbox = runtime
+                .run_pod_sandbox(cri::RunPodSandboxRequest {
+                    config: Some(config.clone()),
+                    runtime_handler: String::new(),
+                })
+                .await
+                .map_err(|e| cri_error("RunPodSandbox", e))?
+                .into_inner()
+                .pod_sandbox_id;
+            sandboxes.push(sandbox.clone());
+            let container = runtime
+                .create_container(cri::CreateContainerRequest {
+                    pod_sandbox_id: sandbox,
+                    config: Some(container_config(image)),
+                    sandbox_config: Some(config),
+                })
+                .await
+                .map_err(|e| cri_error("CreateContainer", e))?
+                .into_inner()
+                .container_id;
+            runtime
+                .start_container(cri::StartContainerRequest {
+                    container_id: container,
+                })
+                .await
+                .map_err(|e| cri_error("StartContainer", e))?;
+            samples.push(start.elapsed());
+        }
+        Ok::<(), BenchError>(())
+    };
+    let result = run.await;
+    for id in sandboxes {
+        let _ = runtime
+            .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                pod_sandbox_id: id.clone(),
+            })
+            .await;
+        let _ = runtime
+            .remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: id })
+            .await;
+    }
+    let _ = std::fs::remove_dir_all(&logs);
+    result.map(|()| samples)
+}
+
+fn sandbox_config(name: &str, logs: &Path) -> cri::PodSandboxConfig {
+    cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: name.to_string(),
+            uid: name.to_string(),
+            namespace: "skiff-bench-floor".to_string(),
+            attempt: 0,
+        }),
+        hostname: name.to_string(),
+        log_directory: logs.join(name).display().to_string(),
+        linux: Some(cri::LinuxPodSandboxConfig::default()),
+        ..Default::default()
+    }
+}
+
+fn container_config(image: &str) -> cri::ContainerConfig {
+    cri::ContainerConfig {
+        metadata: Some(cri::ContainerMetadata {
+            name: "c".to_string(),
+            attempt: 0,
+        }),
+        image: Some(cri::ImageSpec {
+            image: image.to_string(),
+            ..Default::default()
+        }),
+        command: vec!["sleep".to_string(), "3600".to_string()],
+        log_path: "c.log".to_string(),
+        linux: Some(cri::LinuxContainerConfig::default()),
+        ..Default::default()
+    }
+}

@@ -270,3 +270,72 @@ async fn statefulset_rolls_out_down_to_the_partition_and_reuses_revisions() {
         .unwrap();
     assert_eq!(back.revision, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_statefulset_claims_follow_the_retention_policy() {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    let server = SkiffServer::start(ServerOptions::api_only()).unwrap();
+    let client = client(&server).await;
+    tokio::spawn(fake_kubelet(client.clone(), "default"));
+    let cfg = Arc::new(ControllerConfig::default());
+    tokio::spawn(skiff_controllers::statefulset::run(client.clone(), cfg.clone()));
+    tokio::spawn(skiff_controllers::gc::run(client.clone(), cfg));
+
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    let set: StatefulSet = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "cache"},
+        "spec": {
+            "replicas": 3,
+            "podManagementPolicy": "Parallel",
+            "persistentVolumeClaimRetentionPolicy": {"whenScaled": "Delete", "whenDeleted": "Retain"},
+            "selector": {"matchLabels": {"app": "cache"}},
+            "template": {"metadata": {"labels": {"app": "cache"}},
+                         "spec": {"containers": [{"name": "c", "image": "cache:1",
+                                  "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]
+        }
+    }))
+    .unwrap();
+    sets.create(&PostParams::default(), &set).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
+    let claims = || {
+        let pvcs = pvcs.clone();
+        async move {
+            let mut n: Vec<String> = pvcs
+                .list(&ListParams::default())
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .filter(|c| c.metadata.deletion_timestamp.is_none())
+                .map(|c| c.name_any())
+                .collect();
+            n.sort();
+            n
+        }
+    };
+    wait_for("3 pods and 3 claims", || async {
+        live_pods(&pods, "app=cache").await.len() == 3 && claims().await.len() == 3
+    })
+    .await;
+    let p = pods.get("cache-1").await.unwrap();
+    let vol = &p.spec.unwrap().volumes.unwrap()[0];
+    assert_eq!(
+        vol.persistent_volume_claim.as_ref().unwrap().claim_name,
+        "data-cache-1"
+    );
+
+    sets.patch(
+        "cache",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"spec": {"replicas": 1}})),
+    )
+    .await
+    .unwrap();
+    wait_for("scaled-away claims deleted with their pods", || async {
+        live_pods(&pods, "app=cache").await.len() == 1 && claims().await == ["data-cache-0"]
+    })
+    .await;
+}

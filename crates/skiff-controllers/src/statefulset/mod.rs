@@ -273,7 +273,9 @@ async fn delete(
     {
         let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &ns);
         for claim in pods::claims_for(set, ordinal) {
-            let patch = json!({ "metadata": { "ownerReferences": [pods::owner_ref(pod)] } });
+            let mut refs = claim.metadata.owner_references.clone().unwrap_or_default();
+            refs.push(pods::owner_ref(pod));
+            let patch = json!({ "metadata": { "ownerReferences": refs } });
             match pvcs
                 .patch(&claim.name_any(), &PatchParams::default(), &Patch::Merge(patch))
                 .await

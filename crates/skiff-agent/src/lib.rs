@@ -57,6 +57,7 @@ pub async fn run(client: kube::Client, cfg: AgentConfig) -> Result<(), AgentErro
     tracing::info!(node = %cfg.node_name, runtime = %report.runtime_version, "node registered");
     tokio::spawn(node::lease_loop(client.clone(), cfg.node_name.clone(), node_uid));
     tokio::spawn(node::status_loop(client.clone(), cfg.clone(), report));
+    tokio::spawn(volumes::local_path::run(client.clone(), cfg.clone()));
     let cidr = node::wait_pod_cidr(&client, &cfg.node_name).await;
     let conf = cni::write_config(&cfg, &cidr)?;
     tracing::info!(pod_cidr = %cidr, conf = %conf.display(), "pod network configured");

@@ -13,10 +13,10 @@ pub mod images;
 pub mod labels;
 pub mod node;
 pub mod nodeapi;
+pub mod pods;
 pub mod probes;
 pub mod spec;
 pub mod volumes;
-pub mod pods;
 
 pub use config::AgentConfig;
 pub use cri::{CriClient, CriError};
@@ -61,7 +61,9 @@ pub async fn run(client: kube::Client, cfg: AgentConfig) -> Result<(), AgentErro
     let cidr = node::wait_pod_cidr(&client, &cfg.node_name).await;
     let conf = cni::write_config(&cfg, &cidr)?;
     tracing::info!(pod_cidr = %cidr, conf = %conf.display(), "pod network configured");
-    let probes = pods::seams::Probes::new(probes::ProbeManager::new(cri.clone()));
-    pods::run(client, cfg, cri, probes).await;
+    let events = probes::EventSink::new(client.clone(), &cfg.node_name);
+    let manager = probes::ProbeManager::with_events(cri.clone(), events.clone());
+    let probes = pods::seams::Probes::new(manager);
+    pods::run(client, cfg, cri, probes, Some(events)).await;
     Ok(())
 }

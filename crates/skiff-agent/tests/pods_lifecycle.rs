@@ -271,6 +271,14 @@ fn crashing_containers_restart_with_back_off_and_deletion_ends_in_grace() {
         let last = c.last_state.unwrap().terminated.unwrap();
         assert_eq!((last.exit_code, last.reason.as_deref()), (1, Some("Error")));
         assert_eq!(phase(&p), "Running");
+        let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+        eventually("a BackOff event", 10, || async {
+            let list = events.list(&Default::default()).await.ok()?;
+            list.items.into_iter().find(|e| {
+                e.reason.as_deref() == Some("BackOff") && e.involved_object.name.as_deref() == Some("crash")
+            })
+        })
+        .await;
         // After the 10 s back-off it runs again: restartCount goes up.
         let before = c.restart_count;
         pod_where(&pods, "crash", "another restart", 40, |p| {

@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use crate::config::AgentConfig;
 use crate::cri::CriClient;
 use crate::labels;
+use crate::probes::EventSink;
 use worker::{Ctx, Next, Worker};
 
 /// How often the runtime is relisted for changes.
@@ -93,13 +94,20 @@ async fn worker_task(mut worker: Worker, mut rx: watch::Receiver<PodView>, worke
 }
 
 /// Runs the node's pods until the watch ends (never, in practice).
-pub async fn run(client: kube::Client, cfg: AgentConfig, cri: CriClient, probes: seams::Probes) {
+pub async fn run(
+    client: kube::Client,
+    cfg: AgentConfig,
+    cri: CriClient,
+    probes: seams::Probes,
+    events: Option<EventSink>,
+) {
     let node = cfg.node_name.clone();
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         cfg,
         cri: cri.clone(),
         probes: probes.clone(),
+        events,
     });
     let workers = Workers::default();
     let listed = Arc::new(tokio::sync::Notify::new());

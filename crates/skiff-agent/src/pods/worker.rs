@@ -13,7 +13,7 @@ use k8s_cri::v1::{
     CreateContainerRequest, PodSandboxConfig, PodSandboxState, PodSandboxStatusRequest, RunPodSandboxRequest,
     StartContainerRequest,
 };
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, ObjectReference, Pod};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 
@@ -25,6 +25,7 @@ use super::status::{StatusInput, Waiting, pod_status};
 use crate::config::AgentConfig;
 use crate::cri::{CriClient, CriError};
 use crate::images;
+use crate::probes::EventSink;
 
 /// How long a worker idles before it looks again when nothing happens.
 const IDLE_RESYNC: Duration = Duration::from_secs(10);
@@ -39,6 +40,8 @@ pub struct Ctx {
     pub cri: CriClient,
     /// The node's probes.
     pub probes: Probes,
+    /// Where Warning events about pods go (none in some tests).
+    pub events: Option<EventSink>,
 }
 
 /// Why a sync failed (it is retried).
@@ -87,6 +90,24 @@ fn pod_ref(pod: &Pod) -> String {
         m.namespace.as_deref().unwrap_or("default"),
         m.uid.as_deref().unwrap_or_default()
     )
+}
+
+/// The pod as events name it, pointing at one container's spec.
+fn container_ref(pod: &Pod, container: &str) -> ObjectReference {
+    let init = pod
+        .spec
+        .as_ref()
+        .is_some_and(|s| !s.containers.iter().any(|c| c.name == container));
+    let list = if init { "initContainers" } else { "containers" };
+    ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("Pod".into()),
+        name: pod.metadata.name.clone(),
+        namespace: pod.metadata.namespace.clone(),
+        uid: pod.metadata.uid.clone(),
+        resource_version: pod.metadata.resource_version.clone(),
+        field_path: Some(format!("spec.{list}{{{container}}}")),
+    }
 }
 
 fn should_restart(policy: &str, exit_code: i32) -> bool {
@@ -339,7 +360,30 @@ impl Worker {
         }
     }
 
+    /// Records why container `name` waits; a new reason or message is also
+    /// a Warning event on the pod, as the kubelet writes one.
     fn set_waiting(&mut self, name: &str, reason: &str, message: String) {
+        let changed = self
+            .waiting
+            .get(name)
+            .is_none_or(|w| w.reason != reason || w.message != message);
+        if changed && let (Some(events), Some(pod)) = (self.ctx.events.clone(), self.last_pod.as_ref()) {
+            let about = container_ref(pod, name);
+            let (event_reason, text) = match reason {
+                "CrashLoopBackOff" => (
+                    "BackOff",
+                    format!(
+                        "Back-off restarting failed container {name} in pod {}",
+                        pod_ref(pod)
+                    ),
+                ),
+                "ImagePullBackOff" => ("BackOff", message.clone()),
+                "ErrImageNeverPull" => ("ErrImageNeverPull", message.clone()),
+                "ErrImagePull" => ("Failed", message.clone()),
+                _ => ("Failed", format!("Error: {message}")),
+            };
+            tokio::spawn(async move { events.warning(&about, event_reason, &text).await });
+        }
         self.waiting.insert(
             name.to_string(),
             Waiting {

@@ -237,6 +237,24 @@ pub fn termination_log_path(
         .join(format!("{restart_count}.termination-log"))
 }
 
+/// Most bytes of a termination message the kubelet reports.
+pub const MAX_TERMINATION_MESSAGE_BYTES: usize = 4096;
+
+/// The termination message a container instance wrote to its
+/// terminationMessagePath (its last 4096 bytes), if any: what goes into
+/// `state.terminated.message`.
+pub fn read_termination_message(
+    cfg: &AgentConfig,
+    pod_uid: &str,
+    container_name: &str,
+    restart_count: u32,
+) -> Option<String> {
+    let bytes = std::fs::read(termination_log_path(cfg, pod_uid, container_name, restart_count)).ok()?;
+    let tail = &bytes[bytes.len().saturating_sub(MAX_TERMINATION_MESSAGE_BYTES)..];
+    let text = String::from_utf8_lossy(tail).into_owned();
+    (!text.is_empty()).then_some(text)
+}
+
 fn create_termination_log(path: &Path) -> Result<(), SpecError> {
     use std::os::unix::fs::PermissionsExt;
     let io = |source| SpecError::Io {

@@ -2,7 +2,7 @@ use k8s_cri::v1::Mount;
 use k8s_openapi::api::core::v1::Pod;
 
 use super::env::Env;
-use super::{build, container_hash, log_path};
+use super::{build, container_hash, log_path, read_termination_message, termination_log_path};
 use crate::labels;
 
 fn pod() -> Pod {
@@ -61,4 +61,19 @@ fn hash_changes_with_the_spec_and_log_path_is_relative() {
     c.image = Some("other".into());
     assert_ne!(before, container_hash(&c));
     assert_eq!(log_path("init-db", 0), "init-db/0.log");
+}
+
+#[test]
+fn termination_message_is_read_back_and_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = crate::AgentConfig::new("n", dir.path());
+    assert_eq!(read_termination_message(&cfg, "u", "app", 2), None);
+    let path = termination_log_path(&cfg, "u", "app", 2);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, "").unwrap();
+    assert_eq!(read_termination_message(&cfg, "u", "app", 2), None);
+    std::fs::write(&path, format!("{}end", "x".repeat(5000))).unwrap();
+    let msg = read_termination_message(&cfg, "u", "app", 2).unwrap();
+    assert_eq!(msg.len(), 4096);
+    assert!(msg.ends_with("xend"));
 }

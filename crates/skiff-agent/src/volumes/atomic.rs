@@ -247,6 +247,18 @@ mod tests {
     }
 
     #[test]
+    fn files_get_the_fs_group() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("vol");
+        if let Err(e) = write(&target, &payload(&[("a", "1", 0o640)]), Some(4321)) {
+            eprintln!("skipping: cannot chown here: {e}");
+            return;
+        }
+        assert_eq!(std::fs::metadata(target.join("a")).unwrap().gid(), 4321);
+    }
+
+    #[test]
     fn rejects_escaping_paths() {
         let dir = tempfile::tempdir().unwrap();
         for bad in ["../x", "/etc/passwd", "a/../../x", "..data", ""] {

@@ -1,7 +1,7 @@
 //! The raw containerd floor of pod start: RunPodSandbox + CreateContainer +
-//! StartContainer timed directly over CRI, one pod after the other, with
-//! the same image and the same CNI network the agent's pods get. Everything
-//! it starts is stopped and removed at the end.
+//! StartContainer timed directly over CRI, pods one after the other and then
+//! all at once, with the same image and the same CNI network the agent's pods
+//! get. Everything it starts is stopped and removed.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -36,49 +36,110 @@ async fn connect(socket: &Path) -> Result<RuntimeServiceClient<Channel>, BenchEr
     Ok(RuntimeServiceClient::new(channel))
 }
 
-/// Times `count` sandbox + container starts of `image`; returns each one's duration.
-pub async fn measure(socket: &Path, image: &str, count: usize) -> Result<Vec<Duration>, BenchError> {
+/// What the floor measured.
+pub struct Floor {
+    /// Each pod's start, pods started one after the other.
+    pub one_by_one: Vec<Duration>,
+    /// Each pod's start, all pods started at once.
+    pub burst: Vec<Duration>,
+    /// From the first start of the burst until all were started.
+    pub burst_all: Duration,
+}
+
+/// Times `count` sandbox + container starts of `image` one by one, then
+/// `count` more all at once.
+pub async fn measure(socket: &Path, image: &str, count: usize) -> Result<Floor, BenchError> {
     let mut runtime = connect(socket).await?;
     let logs = std::env::temp_dir().join(format!("skiff-bench-floor-{}", std::process::id()));
     std::fs::create_dir_all(&logs).map_err(|e| cri_error("log dir", e))?;
+    let stamp = jiff::Timestamp::now().as_second();
     let mut sandboxes = Vec::new();
-    let mut samples = Vec::new();
-    let run = async {
-        let stamp = jiff::Timestamp::now().as_second();
-        for i in 0..count {
-            let config = sandbox_config(&format!("floor-{stamp}-{i}"), &logs);
-            let start = Instant::now();
-            let sandbox = runtime
-                .run_pod_sandbox(cri::RunPodSandboxRequest {
-                    config: Some(config.clone()),
-                    runtime_handler: String::new(),
-                })
-                .await
-                .map_err(|e| cri_error("RunPodSandbox", e))?
-                .into_inner()
-                .pod_sandbox_id;
-            sandboxes.push(sandbox.clone());
-            let container = runtime
-                .create_container(cri::CreateContainerRequest {
-                    pod_sandbox_id: sandbox,
-                    config: Some(container_config(image)),
-                    sandbox_config: Some(config),
-                })
-                .await
-                .map_err(|e| cri_error("CreateContainer", e))?
-                .into_inner()
-                .container_id;
-            runtime
-                .start_container(cri::StartContainerRequest {
-                    container_id: container,
-                })
-                .await
-                .map_err(|e| cri_error("StartContainer", e))?;
-            samples.push(start.elapsed());
+    let mut one_by_one = Vec::new();
+    for i in 0..count {
+        let started = start_pod(runtime.clone(), image, &format!("floor-{stamp}-s{i}"), &logs).await;
+        match started {
+            Ok((id, took)) => {
+                sandboxes.push(id);
+                one_by_one.push(took);
+            }
+            Err(e) => {
+                remove_all(&mut runtime, sandboxes).await;
+                return Err(e);
+            }
         }
-        Ok::<(), BenchError>(())
-    };
-    let result = run.await;
+    }
+    remove_all(&mut runtime, std::mem::take(&mut sandboxes)).await;
+    let start = Instant::now();
+    let results = futures::future::join_all((0..count).map(|i| {
+        let name = format!("floor-{stamp}-b{i}");
+        let runtime = runtime.clone();
+        let logs = logs.clone();
+        async move { start_pod(runtime, image, &name, &logs).await }
+    }))
+    .await;
+    let burst_all = start.elapsed();
+    let mut burst = Vec::new();
+    let mut failed = None;
+    for result in results {
+        match result {
+            Ok((id, took)) => {
+                sandboxes.push(id);
+                burst.push(took);
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
+    remove_all(&mut runtime, sandboxes).await;
+    let _ = std::fs::remove_dir_all(&logs);
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(Floor {
+            one_by_one,
+            burst,
+            burst_all,
+        }),
+    }
+}
+
+/// RunPodSandbox + CreateContainer + StartContainer; the sandbox id and the time it took.
+async fn start_pod(
+    mut runtime: RuntimeServiceClient<Channel>,
+    image: &str,
+    name: &str,
+    logs: &Path,
+) -> Result<(String, Duration), BenchError> {
+    let config = sandbox_config(name, logs);
+    let start = Instant::now();
+    let sandbox = runtime
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: String::new(),
+        })
+        .await
+        .map_err(|e| cri_error("RunPodSandbox", e))?
+        .into_inner()
+        .pod_sandbox_id;
+    let container = runtime
+        .create_container(cri::CreateContainerRequest {
+            pod_sandbox_id: sandbox.clone(),
+            config: Some(container_config(image)),
+            sandbox_config: Some(config),
+        })
+        .await
+        .map_err(|e| cri_error("CreateContainer", e))?
+        .into_inner()
+        .container_id;
+    runtime
+        .start_container(cri::StartContainerRequest {
+            container_id: container,
+        })
+        .await
+        .map_err(|e| cri_error("StartContainer", e))?;
+    Ok((sandbox, start.elapsed()))
+}
+
+/// Stops and removes `sandboxes` (with their containers).
+async fn remove_all(runtime: &mut RuntimeServiceClient<Channel>, sandboxes: Vec<String>) {
     for id in sandboxes {
         let _ = runtime
             .stop_pod_sandbox(cri::StopPodSandboxRequest {
@@ -89,8 +150,6 @@ pub async fn measure(socket: &Path, image: &str, count: usize) -> Result<Vec<Dur
             .remove_pod_sandbox(cri::RemovePodSandboxRequest { pod_sandbox_id: id })
             .await;
     }
-    let _ = std::fs::remove_dir_all(&logs);
-    result.map(|()| samples)
 }
 
 fn sandbox_config(name: &str, logs: &Path) -> cri::PodSandboxConfig {

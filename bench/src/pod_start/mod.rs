@@ -65,6 +65,10 @@ pub struct PodStartReport {
     pub agent_hwm_kib: Option<u64>,
     /// RunPodSandbox + CreateContainer + StartContainer over CRI, one by one.
     pub cri_floor: Option<LatencySummary>,
+    /// The same over CRI, all pods at once.
+    pub cri_floor_burst: Option<LatencySummary>,
+    /// Seconds until every pod of the CRI burst was started.
+    pub cri_floor_burst_all_seconds: Option<f64>,
     /// The 1-minute load average when the run ended.
     pub load_average: Option<f64>,
 }
@@ -139,8 +143,8 @@ async fn measure(args: &PodStartArgs, client: &kube::Client, ns: &str) -> Result
     // Let the agent settle with every pod running before its memory is read.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mem = args.agent_pid.map(crate::rss::sample).transpose()?;
-    let cri_floor = match &args.cri_socket {
-        Some(socket) => LatencySummary::from_samples(&floor::measure(socket, &args.image, args.pods).await?),
+    let floor = match &args.cri_socket {
+        Some(socket) => Some(floor::measure(socket, &args.image, args.pods).await?),
         None => None,
     };
     Ok(PodStartReport {
@@ -150,7 +154,13 @@ async fn measure(args: &PodStartArgs, client: &kube::Client, ns: &str) -> Result
         burst_all_running_seconds: all_running.unwrap_or_default().as_secs_f64(),
         agent_rss_kib: mem.as_ref().map(|m| m.rss_kib),
         agent_hwm_kib: mem.and_then(|m| m.hwm_kib),
-        cri_floor,
+        cri_floor: floor
+            .as_ref()
+            .and_then(|f| LatencySummary::from_samples(&f.one_by_one)),
+        cri_floor_burst: floor
+            .as_ref()
+            .and_then(|f| LatencySummary::from_samples(&f.burst)),
+        cri_floor_burst_all_seconds: floor.as_ref().map(|f| f.burst_all.as_secs_f64()),
         load_average: load_average(),
     })
 }
@@ -276,7 +286,11 @@ pub fn render(r: &PodStartReport) -> String {
         "burst all Running after      {:.2} s\n",
         r.burst_all_running_seconds
     ));
-    out.push_str(&line("CRI floor (sandbox+create+start)", &r.cri_floor));
+    out.push_str(&line("CRI floor, one by one", &r.cri_floor));
+    out.push_str(&line("CRI floor, all at once", &r.cri_floor_burst));
+    if let Some(all) = r.cri_floor_burst_all_seconds {
+        out.push_str(&format!("CRI burst all started after  {all:.2} s\n"));
+    }
     if let Some(rss) = r.agent_rss_kib {
         out.push_str(&format!(
             "agent RSS with {} pods: {:.1} MiB (peak {:.1} MiB)\n",

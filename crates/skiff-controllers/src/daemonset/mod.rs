@@ -219,6 +219,13 @@ async fn apply(
     hash: &str,
     todo: &plan::Plan,
 ) -> Result<(), Error> {
+    let ns = ds.namespace().unwrap_or_default();
+    for (pod, node) in &todo.failed {
+        let msg = format!("Found failed daemon pod {ns}/{pod} on node {node}, will try to kill it");
+        ctx.recorder
+            .record(oref, EventType::Warning, "FailedDaemonPod", &msg)
+            .await;
+    }
     for name in &todo.delete {
         match pods_api.delete(name, &DeleteParams::default()).await {
             Ok(_) => {

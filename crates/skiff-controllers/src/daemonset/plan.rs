@@ -43,14 +43,22 @@ pub struct Plan {
     pub create_on: Vec<String>,
     /// Names of pods to delete.
     pub delete: Vec<String>,
+    /// Failed daemon pods among `delete`, as (pod, node), for the
+    /// `FailedDaemonPod` event.
+    pub failed: Vec<(String, String)>,
 }
 
 fn terminating(p: &Pod) -> bool {
     p.metadata.deletion_timestamp.is_some()
 }
 
+fn phase(p: &Pod) -> Option<&str> {
+    p.status.as_ref().and_then(|s| s.phase.as_deref())
+}
+
+/// Failed or Succeeded: a daemon pod that must be replaced.
 fn failed(p: &Pod) -> bool {
-    p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed")
+    matches!(phase(p), Some("Failed" | "Succeeded"))
 }
 
 fn created(p: &Pod) -> Option<jiff::Timestamp> {
@@ -85,9 +93,15 @@ pub fn manage(nodes: &[NodeView], hash: &str, surge: bool, min_ready: i32, now: 
                 .filter(|p| failed(p) && !terminating(p))
                 .map(|p| p.name_any()),
         );
+        plan.failed.extend(
+            n.pods
+                .iter()
+                .filter(|p| phase(p) == Some("Failed") && !terminating(p))
+                .map(|p| (p.name_any(), n.name.clone())),
+        );
         let (new, old) = split(&n.pods, hash);
-        let alive = n.pods.iter().any(|p| !failed(p));
-        if n.should_run() && !alive {
+        // Failed and terminating pods still count: the replacement comes once they are gone.
+        if n.should_run() && n.pods.is_empty() {
             plan.create_on.push(n.name.clone());
             continue;
         }
@@ -310,6 +324,23 @@ mod tests {
         assert_eq!(
             (c.desired, c.current, c.misscheduled, c.ready, c.updated),
             (2, 1, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn failed_daemon_pods_are_killed_and_replaced_later() {
+        let now = jiff::Timestamp::now();
+        let mut dead = pod("f1", "h", 10, false);
+        if let Some(st) = dead.status.as_mut() {
+            st.phase = Some("Failed".into());
+        }
+        let nodes = vec![view("f", RUN, vec![dead])];
+        let plan = manage(&nodes, "h", false, 0, now);
+        assert_eq!(plan.delete, ["f1"]);
+        assert_eq!(plan.failed, [("f1".to_string(), "f".to_string())]);
+        assert!(
+            plan.create_on.is_empty(),
+            "a new pod only once the failed one is gone"
         );
     }
 

@@ -286,6 +286,13 @@ async fn delete(
             }
         }
     }
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    if !condemned && phase == Some("Failed") {
+        let msg = format!("StatefulSet {ns}/{name} is recreating failed Pod {pod_name}");
+        ctx.recorder
+            .record(oref, EventType::Warning, "RecreatingFailedPod", &msg)
+            .await;
+    }
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let params = DeleteParams {
         preconditions: pod.uid().map(|uid| kube::api::Preconditions {

@@ -106,7 +106,11 @@ impl Fixture {
 
     /// Runs an exec over WebSocket v5: sends `stdin` (then closes it), returns
     /// (stdout, stderr, error-channel Status).
-    async fn exec_ws(&self, query: &str, stdin: Option<&[u8]>) -> (String, String, serde_json::Value) {
+    async fn exec_ws(
+        &self,
+        query: &str,
+        input: Option<ExecInput<'_>>,
+    ) -> (String, String, serde_json::Value) {
         let tls = self.tls(Some(&self.client)).await;
         let mut req = format!("wss://127.0.0.1/exec/default/logger/shell?{query}")
             .into_client_request()
@@ -118,11 +122,19 @@ impl Fixture {
             resp.headers().get("sec-websocket-protocol").unwrap(),
             "v5.channel.k8s.io"
         );
-        if let Some(data) = stdin {
-            let mut msg = vec![0u8];
-            msg.extend_from_slice(data);
-            ws.send(Message::Binary(msg.into())).await.unwrap();
-            ws.send(Message::Binary(vec![255u8, 0].into())).await.unwrap();
+        match input {
+            Some(ExecInput::Stdin(data)) => {
+                let mut msg = vec![0u8];
+                msg.extend_from_slice(data);
+                ws.send(Message::Binary(msg.into())).await.unwrap();
+                ws.send(Message::Binary(vec![255u8, 0].into())).await.unwrap();
+            }
+            Some(ExecInput::Resize(size)) => {
+                let mut msg = vec![4u8];
+                msg.extend_from_slice(size.as_bytes());
+                ws.send(Message::Binary(msg.into())).await.unwrap();
+            }
+            None => {}
         }
         let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), Vec::new());
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -145,6 +157,12 @@ impl Fixture {
             status,
         )
     }
+}
+
+/// What an exec test sends: stdin (then its v5 close) or a terminal size.
+enum ExecInput<'a> {
+    Stdin(&'a [u8]),
+    Resize(&'a str),
 }
 
 fn labels_of(container: Option<&str>) -> HashMap<String, String> {
@@ -327,10 +345,22 @@ fn logs_exec_and_client_certificates_against_real_containers() {
         assert_eq!(status["reason"], "NonZeroExitCode", "{status}");
         assert_eq!(status["details"]["causes"][0]["message"], "3", "{status}");
         let (out, _, status) = api
-            .exec_ws("command=cat&stdin=true&stdout=true&stderr=true", Some(b"from stdin\n"))
+            .exec_ws(
+                "command=cat&stdin=true&stdout=true&stderr=true",
+                Some(ExecInput::Stdin(b"from stdin\n")),
+            )
             .await;
         assert_eq!(out, "from stdin\n");
         assert_eq!(status["status"], "Success", "{status}");
+
+        // A terminal: the resize channel reaches the exec's tty.
+        let (out, _, status) = api
+            .exec_ws(
+                "command=sh&command=-c&command=sleep+1%3B+stty+size&stdin=true&stdout=true&tty=true",
+                Some(ExecInput::Resize(r#"{"Width":100,"Height":40}"#)),
+            )
+            .await;
+        assert_eq!(out.trim(), "40 100", "{status}");
 
         // Only the API server (or system:masters) gets in.
         let (code, _) = api.get_as(&api.other, "/containerLogs/default/logger/app").await;

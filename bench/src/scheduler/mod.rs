@@ -45,6 +45,10 @@ pub struct SchedulerArgs {
     /// Run skiff's scheduler in this process (for a server that does not run one yet).
     #[arg(long)]
     pub in_process_scheduler: bool,
+    /// Lease renewal period of the simulated nodes, in seconds (the kubelet's is 10 s;
+    /// the server's `--node-monitor-grace-period` must be longer).
+    #[arg(long, default_value_t = 10)]
+    pub lease_period: u64,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -71,6 +75,8 @@ pub struct SchedulerReport {
     pub server_rss_kib: Option<u64>,
     /// Control-plane peak RSS (KiB), when a PID was given.
     pub server_hwm_kib: Option<u64>,
+    /// RSS (KiB) of this process at the end: the simulated nodes plus the client.
+    pub bench_rss_kib: Option<u64>,
 }
 
 /// Runs the benchmark.
@@ -78,7 +84,14 @@ pub async fn run(args: &SchedulerArgs) -> Result<SchedulerReport, BenchError> {
     let target = crate::client::connect(&args.kubeconfig).await?;
     let client = target.client;
     let sim = if args.nodes > 0 {
-        Some(start_nodes(client.clone(), args.nodes).await?)
+        Some(
+            start_nodes(
+                client.clone(),
+                args.nodes,
+                Duration::from_secs(args.lease_period.max(1)),
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -146,6 +159,7 @@ pub async fn run(args: &SchedulerArgs) -> Result<SchedulerReport, BenchError> {
     watch.abort();
     let bind_seconds = last.duration_since(start).as_secs_f64();
     let mem = args.server_pid.map(crate::rss::sample).transpose()?;
+    let bench_mem = crate::rss::sample(std::process::id()).ok();
     if !args.keep {
         let _ = ns_api.delete(&ns, &DeleteParams::default()).await;
     }
@@ -167,13 +181,19 @@ pub async fn run(args: &SchedulerArgs) -> Result<SchedulerReport, BenchError> {
         max_pods_per_node: per_node.values().copied().max().unwrap_or(0),
         server_rss_kib: mem.as_ref().map(|m| m.rss_kib),
         server_hwm_kib: mem.and_then(|m| m.hwm_kib),
+        bench_rss_kib: bench_mem.map(|m| m.rss_kib),
     })
 }
 
 /// Starts `count` simulated nodes in this process and waits until they are registered.
-async fn start_nodes(client: kube::Client, count: usize) -> Result<tokio::task::JoinHandle<()>, BenchError> {
+async fn start_nodes(
+    client: kube::Client,
+    count: usize,
+    lease_period: Duration,
+) -> Result<tokio::task::JoinHandle<()>, BenchError> {
     let cfg = skiff_simnodes::SimConfig {
         count,
+        lease_period,
         name_prefix: "bench-".into(),
         ..Default::default()
     };
@@ -257,6 +277,12 @@ pub fn render(r: &SchedulerReport) -> String {
             "control-plane RSS: {} MiB (peak {} MiB)\n",
             rss / 1024,
             r.server_hwm_kib.unwrap_or(rss) / 1024
+        ));
+    }
+    if let Some(rss) = r.bench_rss_kib {
+        out.push_str(&format!(
+            "bench process RSS (simulated nodes + client): {} MiB\n",
+            rss / 1024
         ));
     }
     out

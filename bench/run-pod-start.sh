@@ -36,9 +36,13 @@ for _ in $(seq 100); do
 done
 "$BIN/skiff-bench" pod-start --kubeconfig "$KUBECONFIG" --pods "$PODS" --agent-pid "$AGENT" \
     --cri-socket "$D/containerd/containerd.sock" "$@" || true
-# The benchmark deleted its namespace: let the agent remove the pods before it stops.
-for _ in $(seq 120); do
-    [ -z "$(kubectl get pods -A --no-headers 2>/dev/null)" ] && break
+# The benchmark deleted its namespace: let the agent remove the pods (and
+# containerd their sandboxes) before it stops.
+for _ in $(seq 240); do
+    if ! kubectl get namespaces --no-headers 2>/dev/null | grep -q '^bench-start-' &&
+        [ -z "$(ctr --address "$D/containerd/containerd.sock" -n k8s.io tasks ls -q 2>/dev/null)" ]; then
+        break
+    fi
     sleep 0.5
 done
 kill "$AGENT"

@@ -1,4 +1,5 @@
-//! Events of the prober, written as kubelet writes them: source component
+//! The node agent's events (the prober's, and the pod workers' through the
+//! same sink), written as kubelet writes them: source component
 //! `kubelet` on the node's host, about the pod with the container's field
 //! path, and a repeat of the same reason and message on the same object
 //! counted on the first event (`count`, `lastTimestamp`) instead of a new
@@ -15,7 +16,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 /// Most distinct (object, reason, message) keys remembered for counting.
 const MAX_KEYS: usize = 4096;
 
-/// Writes Warning events for one node; cheap to clone.
+/// Writes one node's events; cheap to clone.
 #[derive(Clone)]
 pub struct EventSink {
     client: kube::Client,
@@ -42,8 +43,19 @@ impl EventSink {
 
     /// Records a Warning event, or counts it on the earlier identical one.
     pub async fn warning(&self, about: &ObjectReference, reason: &str, message: &str) {
+        self.record(about, "Warning", reason, message).await;
+    }
+
+    /// Records a Normal event (Pulled, Created, Started, Killing, ...), or
+    /// counts it on the earlier identical one.
+    pub async fn normal(&self, about: &ObjectReference, reason: &str, message: &str) {
+        self.record(about, "Normal", reason, message).await;
+    }
+
+    /// Records an event of `type_` (`Normal` or `Warning`).
+    pub async fn record(&self, about: &ObjectReference, type_: &str, reason: &str, message: &str) {
         let key = format!(
-            "{}/{}/{}\u{0}{reason}\u{0}{message}",
+            "{}/{}/{}\u{0}{type_}\u{0}{reason}\u{0}{message}",
             about.uid.as_deref().unwrap_or_default(),
             about.field_path.as_deref().unwrap_or_default(),
             about.name.as_deref().unwrap_or_default()
@@ -77,7 +89,7 @@ impl EventSink {
             involved_object: about.clone(),
             reason: Some(reason.to_string()),
             message: Some(message.to_string()),
-            type_: Some("Warning".to_string()),
+            type_: Some(type_.to_string()),
             count: Some(1),
             first_timestamp: Some(now.clone()),
             last_timestamp: Some(now),

@@ -135,3 +135,34 @@ async fn refused_connections_and_timeouts_fail_with_go_style_messages() {
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(msg.contains("context deadline exceeded"), "{msg}");
 }
+
+#[tokio::test]
+async fn https_is_probed_without_verifying_the_certificate() {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let certified = rcgen::generate_simple_self_signed(vec!["pod.invalid".to_string()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(tcp).await.unwrap();
+        let mut buf = [0u8; 2048];
+        let _ = tls.read(&mut buf).await.unwrap();
+        tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure")
+            .await
+            .unwrap();
+        tls.shutdown().await.unwrap();
+    });
+    let mut t = target(port, "/");
+    t.scheme = Scheme::Https;
+    assert_eq!(probe(&t, T).await, Outcome::Success("secure".into()));
+}

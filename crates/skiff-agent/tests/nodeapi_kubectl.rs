@@ -2,7 +2,8 @@
 //! against `skiff server` with its embedded agent and a containerd of the
 //! test's own: `kubectl logs` (--tail, --previous, -f to the container's
 //! exit, upstream's BadRequest messages), `kubectl cp` both ways (exec +
-//! tar), `kubectl attach` and `kubectl port-forward`. Skips where containers
+//! tar), `kubectl attach` and `kubectl port-forward`, over WebSocket and
+//! over kubectl's SPDY fallback. Skips where containers
 //! cannot run.
 
 #![allow(clippy::unwrap_used, clippy::panic)] // tests may unwrap
@@ -161,6 +162,30 @@ fn kubectl_logs_cp_attach_and_port_forward_through_the_api_server() {
         std::fs::read_to_string(&local).unwrap()
     );
 
+    // kubectl's SPDY fallback, passed through to containerd as it is.
+    let spdy = std::process::Command::new("kubectl")
+        .env("KUBECONFIG", server.kubeconfig())
+        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+        .args([
+            "exec",
+            "web",
+            "-n",
+            NS,
+            "--",
+            "sh",
+            "-c",
+            "echo over-spdy; exit 4",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        spdy.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&spdy.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&spdy.stdout), "over-spdy\n");
+
     // attach streams what the main process prints.
     let mut attached = k.stream(&["attach", "web", "-n", NS]).unwrap();
     let tick = attached.wait_for(Duration::from_secs(20), |l| l.starts_with("tick"));
@@ -184,4 +209,26 @@ fn kubectl_logs_cp_attach_and_port_forward_through_the_api_server() {
         assert!(body.contains("pf-ok"), "{body}");
     }
     forward.stop();
+
+    // port-forward over plain SPDY too.
+    let port = free_port().unwrap();
+    let mut child = std::process::Command::new("kubectl")
+        .env("KUBECONFIG", server.kubeconfig())
+        .env("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")
+        .args(["port-forward", "-n", NS, "pod/web", &format!("{port}:8080")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let fetched = wait_for("port-forward over SPDY", || {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+        conn.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
+        let mut body = String::new();
+        conn.read_to_string(&mut body).ok()?;
+        body.contains("pf-ok").then_some(body)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(fetched.contains("200 OK"), "{fetched}");
 }

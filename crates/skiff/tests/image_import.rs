@@ -118,6 +118,29 @@ fn image_import_loads_tarballs_and_ls_lists_them() {
         "only what was imported is listed: {stdout}"
     );
 
+    // The same image as a docker-archive (`docker save` layout: manifest.json).
+    let docker = dir.0.join("docker.tar");
+    let script = r#"set -e
+        x="$1/docker-x"; mkdir -p "$x"; tar -C "$x" -xf "$2"
+        m=$(jq -r '.manifests[0].digest' "$x/index.json" | cut -d: -f2)
+        cfg=$(jq -r .config.digest "$x/blobs/sha256/$m" | cut -d: -f2)
+        layers=$(jq -c '[.layers[].digest | sub("sha256:"; "blobs/sha256/")]' "$x/blobs/sha256/$m")
+        printf '[{"Config":"blobs/sha256/%s","RepoTags":["skiff.local/docker-archive:1"],"Layers":%s}]' "$cfg" "$layers" > "$x/manifest.json"
+        rm "$x/index.json" "$x/oci-layout"
+        tar -C "$x" -cf "$3" ."#;
+    let made = Command::new("bash")
+        .args(["-c", script, "sh"])
+        .arg(&dir.0)
+        .arg(&busybox)
+        .arg(&docker)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let out = skiff(&["image", "import", "--address", sock, docker.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), "skiff.local/docker-archive:1");
+
     // A missing file, a non-archive and a tar that holds no image.
     let missing = dir.0.join("nope.tar");
     let out = skiff(&["image", "import", "--address", sock, missing.to_str().unwrap()]);

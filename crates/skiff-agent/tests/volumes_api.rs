@@ -24,6 +24,18 @@ struct Fixture {
     dir: tempfile::TempDir,
 }
 
+impl Drop for Fixture {
+    /// A failed test must not leave tmpfs mounts behind in /tmp.
+    fn drop(&mut self) {
+        for mount in tmpfs::mounts_under(self.dir.path()) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&mount)
+                .status();
+        }
+    }
+}
+
 async fn start() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(skiff_store::sqlite::SqliteStore::open(dir.path().join("state.db")).unwrap());

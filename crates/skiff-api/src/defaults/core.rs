@@ -62,8 +62,30 @@ pub(crate) fn service(obj: &mut Value) {
     }
 }
 
+/// Secret defaults, and `stringData` folded into `data` (base64) as
+/// upstream's conversion does: a `stringData` key wins over the same `data`
+/// key, and `stringData` itself is never stored.
 pub(crate) fn secret(obj: &mut Value) {
     set_str(obj, "type", "Opaque");
+    use base64::Engine as _;
+    // Only a map of strings is folded; anything else stays for validation to reject.
+    let foldable = obj
+        .get("stringData")
+        .and_then(Value::as_object)
+        .is_some_and(|m| m.values().all(Value::is_string));
+    if !foldable {
+        return;
+    }
+    let Some(Value::Object(strings)) = obj.as_object_mut().and_then(|o| o.remove("stringData")) else {
+        return;
+    };
+    if !obj.get("data").is_some_and(Value::is_object) {
+        obj["data"] = json!({});
+    }
+    for (key, value) in strings {
+        let text = value.as_str().unwrap_or_default();
+        obj["data"][key] = Value::String(base64::engine::general_purpose::STANDARD.encode(text));
+    }
 }
 
 /// Namespace defaults plus the `kubernetes.io/metadata.name` label the

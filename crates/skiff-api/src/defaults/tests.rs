@@ -389,3 +389,19 @@ fn default_tolerations_use_the_configured_seconds_and_respect_the_pods_own() {
     );
     assert_eq!(own["tolerations"][0]["tolerationSeconds"], 60);
 }
+
+#[test]
+fn secret_string_data_is_folded_into_data() {
+    let secret = defaulted(
+        "",
+        "v1",
+        "secrets",
+        json!({"metadata": {"name": "s"}, "data": {"a": "b2xk", "keep": "eA=="},
+               "stringData": {"a": "new", "b": "hello"}}),
+    );
+    assert_eq!(secret["type"], "Opaque");
+    assert!(secret.get("stringData").is_none());
+    assert_eq!(secret["data"]["a"], "bmV3");
+    assert_eq!(secret["data"]["b"], "aGVsbG8=");
+    assert_eq!(secret["data"]["keep"], "eA==");
+}

@@ -279,13 +279,7 @@ async fn write_status(
         status["collisionCount"] = json!(collision_count);
     }
     let have = serde_json::to_value(&ds.status).unwrap_or_default();
-    let same = status.as_object().is_some_and(|w| {
-        w.iter().all(|(k, v)| {
-            let h = have.get(k).cloned().unwrap_or(serde_json::Value::Null);
-            h == *v || (h.is_null() && v.as_i64() == Some(0))
-        })
-    });
-    if !same {
+    if !status_unchanged(&have, &status) {
         let api: Api<DaemonSet> = Api::namespaced(ctx.client.clone(), ns);
         api.patch_status(
             &ds.name_any(),
@@ -295,6 +289,17 @@ async fn write_status(
         .await?;
     }
     Ok(())
+}
+
+/// Whether every field of `want` already has that value in `have` (an
+/// absent count equals 0, as the API omits zero counts).
+pub(crate) fn status_unchanged(have: &serde_json::Value, want: &serde_json::Value) -> bool {
+    want.as_object().is_some_and(|w| {
+        w.iter().all(|(k, v)| {
+            let h = have.get(k).cloned().unwrap_or(serde_json::Value::Null);
+            h == *v || (h.is_null() && v.as_i64() == Some(0))
+        })
+    })
 }
 
 /// Retries a failed reconcile after a short pause.

@@ -176,13 +176,7 @@ pub async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action, E
         new_status["collisionCount"] = json!(hist.collision_count);
     }
     let have = serde_json::to_value(&set.status).unwrap_or_default();
-    let same = new_status.as_object().is_some_and(|w| {
-        w.iter().all(|(k, v)| {
-            let h = have.get(k).cloned().unwrap_or(serde_json::Value::Null);
-            h == *v || (h.is_null() && v.as_i64() == Some(0))
-        })
-    });
-    if !same {
+    if !crate::daemonset::status_unchanged(&have, &new_status) {
         let api: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &ns);
         let patch = Patch::Merge(json!({ "status": new_status }));
         api.patch_status(&name, &PatchParams::default(), &patch).await?;

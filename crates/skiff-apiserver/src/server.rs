@@ -2,11 +2,14 @@
 //! the `default/kubernetes` Service), periodic store compaction, health
 //! endpoints and the axum router over every built-in resource.
 //!
+//! Pod subresources `log`, `exec`, `attach` and `portforward` are proxied to
+//! the node's agent (`handlers/node_proxy`); eviction honours
+//! PodDisruptionBudgets (`handlers/eviction.rs`); quota is admitted in
+//! `admission/`.
+//!
 //! Not done yet: the `kubernetes` Endpoints/EndpointSlice (left to the
-//! endpoints controller); authorization and admission; pods/log, exec,
-//! attach, portforward and node/service proxy (405 for now); the
-//! namespaces/finalize subresource; PodDisruptionBudget checks in eviction
-//! (hook in `handlers/pods.rs`); namespace termination removes contents
+//! endpoints controller); authorization; node/service proxy; the
+//! namespaces/finalize subresource; namespace termination removes contents
 //! directly instead of honouring their finalizers; protobuf responses (JSON is
 //! served instead) and protobuf request bodies beyond the kinds kubectl's
 //! generators create (`negotiate/protobuf.rs`).

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
-use kube::runtime::watcher::{self, Event};
 use serde::Serialize;
 use serde_json::json;
 
@@ -229,24 +228,67 @@ async fn ready_nodes(client: &kube::Client) -> Result<usize, BenchError> {
         .count())
 }
 
-/// Sends (pod, node, time seen) for every pod seen with a nodeName.
+/// Sends (pod, node, time seen) for every pod seen with a nodeName. Lists,
+/// then watches from the list's resourceVersion; any watch error (a 410
+/// Expired when the server dropped a slow watcher, or one whose history no
+/// longer reaches back to the list) starts over with a fresh list, so a
+/// watch that fell behind never loops on a stale resourceVersion.
 async fn watch_bindings(pods: Api<Pod>, tx: tokio::sync::mpsc::UnboundedSender<(String, String, Instant)>) {
-    let mut events = watcher::watcher(pods, watcher::Config::default()).boxed();
-    while let Some(ev) = events.next().await {
-        let pod = match ev {
-            Ok(Event::Apply(p) | Event::InitApply(p)) => p,
-            Ok(_) => continue,
+    loop {
+        let list = match pods.list(&ListParams::default()).await {
+            Ok(list) => list,
             Err(e) => {
-                tracing::warn!(error = %e, "pod watch");
+                tracing::warn!(error = %e, "pod list");
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
         };
-        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
-        if let (Some(name), Some(node)) = (pod.metadata.name, node)
-            && tx.send((name, node, Instant::now())).is_err()
-        {
-            return;
+        let now = Instant::now();
+        for pod in list.items {
+            if !send_bound(&tx, pod, now) {
+                return;
+            }
         }
+        let rv = list.metadata.resource_version.unwrap_or_default();
+        let params = kube::api::WatchParams::default().timeout(290);
+        let mut stream = match pods.watch(&params, &rv).await {
+            Ok(stream) => stream.boxed(),
+            Err(e) => {
+                tracing::warn!(error = %e, "pod watch start; listing again");
+                continue;
+            }
+        };
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(kube::api::WatchEvent::Added(p) | kube::api::WatchEvent::Modified(p)) => {
+                    if !send_bound(&tx, p, Instant::now()) {
+                        return;
+                    }
+                }
+                Ok(kube::api::WatchEvent::Error(e)) => {
+                    tracing::warn!(error = %e.message, "pod watch; listing again");
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "pod watch; listing again");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Reports `pod` if it is bound; false once the receiver is gone.
+fn send_bound(
+    tx: &tokio::sync::mpsc::UnboundedSender<(String, String, Instant)>,
+    pod: Pod,
+    at: Instant,
+) -> bool {
+    let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+    match (pod.metadata.name, node) {
+        (Some(name), Some(node)) => tx.send((name, node, at)).is_ok(),
+        _ => true,
     }
 }
 

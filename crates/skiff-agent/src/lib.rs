@@ -15,6 +15,7 @@ pub mod node;
 pub mod nodeapi;
 pub mod pods;
 pub mod probes;
+pub mod proxy;
 pub mod spec;
 pub mod volumes;
 
@@ -52,6 +53,7 @@ pub async fn run(client: kube::Client, cfg: AgentConfig) -> Result<(), AgentErro
     let report = node::NodeReport {
         facts: node::MachineFacts::read(&cfg.data_dir),
         runtime_version: format!("{runtime_name}://{runtime_version}"),
+        since: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
     };
     let node_uid = node::register(&client, &cfg, &report).await?;
     tracing::info!(node = %cfg.node_name, runtime = %report.runtime_version, "node registered");

@@ -55,6 +55,8 @@ pub struct NodeReport {
     pub facts: MachineFacts,
     /// `containerd://1.6.x`, from CRI Version.
     pub runtime_version: String,
+    /// When the agent started reporting: the conditions' lastTransitionTime.
+    pub since: Time,
 }
 
 /// The labels the kubelet puts on its Node, plus `--node-label`s.
@@ -70,14 +72,14 @@ pub fn node_labels(cfg: &AgentConfig, facts: &MachineFacts) -> BTreeMap<String, 
     labels
 }
 
-fn condition(type_: &str, status: &str, reason: &str, message: &str, now: &Time) -> NodeCondition {
+fn condition(type_: &str, status: &str, reason: &str, message: &str, times: &(Time, Time)) -> NodeCondition {
     NodeCondition {
         type_: type_.into(),
         status: status.into(),
         reason: Some(reason.into()),
         message: Some(message.into()),
-        last_heartbeat_time: Some(now.clone()),
-        last_transition_time: Some(now.clone()),
+        last_heartbeat_time: Some(times.0.clone()),
+        last_transition_time: Some(times.1.clone()),
     }
 }
 
@@ -96,7 +98,7 @@ pub fn node_status(cfg: &AgentConfig, report: &NodeReport) -> NodeStatus {
         ),
         ("pods".to_string(), Quantity(cfg.max_pods.to_string())),
     ]);
-    let now = Time(jiff::Timestamp::now());
+    let now = (Time(jiff::Timestamp::now()), report.since.clone());
     NodeStatus {
         allocatable: Some(capacity.clone()),
         capacity: Some(capacity),
@@ -327,6 +329,7 @@ mod tests {
         let report = NodeReport {
             facts: MachineFacts::read(std::path::Path::new("/tmp")),
             runtime_version: "containerd://1.6.20".into(),
+            since: Time(jiff::Timestamp::now()),
         };
         let s = node_status(&cfg, &report);
         let cap = s.capacity.clone().unwrap_or_default();

@@ -11,6 +11,7 @@ pub mod backoff;
 pub mod runtime;
 pub mod sandbox;
 pub mod seams;
+mod start;
 pub mod status;
 mod terminate;
 pub mod worker;
@@ -23,7 +24,7 @@ use futures::StreamExt;
 use k8s_cri::v1::{ListContainersRequest, ListPodSandboxRequest};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch;
 
 use crate::config::AgentConfig;
@@ -129,7 +130,7 @@ pub async fn run(
     });
     let api: Api<Pod> = Api::all(client);
     let config = watcher::Config::default().fields(&format!("spec.nodeName={node}"));
-    let mut events = watcher(api, config).boxed();
+    let mut events = watcher(api, config).default_backoff().boxed();
     let mut seen: HashSet<String> = HashSet::new();
     while let Some(event) = events.next().await {
         let event = match event {

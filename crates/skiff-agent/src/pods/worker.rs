@@ -9,22 +9,19 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_cri::v1::{
-    CreateContainerRequest, PodSandboxConfig, PodSandboxState, PodSandboxStatusRequest, RunPodSandboxRequest,
-    StartContainerRequest,
-};
-use k8s_openapi::api::core::v1::{Container, ObjectReference, Pod};
+use k8s_cri::v1::{PodSandboxState, PodSandboxStatusRequest, RunPodSandboxRequest};
+use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 
-use super::backoff::{Backoff, go_duration};
-use super::runtime::{self, PodRuntime, is_exited, is_running, restart_count};
+use super::backoff::Backoff;
+use super::runtime::{self, PodRuntime, is_exited, is_running};
 use super::sandbox::sandbox_config;
-use super::seams::{self, ContainerArgs, Probes};
+use super::seams::{self, Probes};
+use super::start::Start;
 use super::status::{StatusInput, Waiting, pod_status};
 use crate::config::AgentConfig;
 use crate::cri::{CriClient, CriError};
-use crate::images;
 use crate::probes::EventSink;
 
 /// How long a worker idles before it looks again when nothing happens.
@@ -72,17 +69,17 @@ pub struct Worker {
     pub(super) ctx: Arc<Ctx>,
     pub(super) uid: String,
     pub(super) last_pod: Option<Pod>,
-    restarts: Backoff,
-    pulls: Backoff,
-    pull_failed_at: HashMap<String, jiff::Timestamp>,
-    waiting: HashMap<String, Waiting>,
-    written: Option<serde_json::Value>,
-    probed: HashSet<String>,
-    sandbox_ip: Option<(String, Option<String>)>,
-    resync: Duration,
+    pub(super) restarts: Backoff,
+    pub(super) pulls: Backoff,
+    pub(super) pull_failed_at: HashMap<String, jiff::Timestamp>,
+    pub(super) waiting: HashMap<String, Waiting>,
+    pub(super) written: Option<serde_json::Value>,
+    pub(super) probed: HashSet<String>,
+    pub(super) sandbox_ip: Option<(String, Option<String>)>,
+    pub(super) resync: Duration,
 }
 
-fn pod_ref(pod: &Pod) -> String {
+pub(super) fn pod_ref(pod: &Pod) -> String {
     let m = &pod.metadata;
     format!(
         "{}_{}({})",
@@ -90,24 +87,6 @@ fn pod_ref(pod: &Pod) -> String {
         m.namespace.as_deref().unwrap_or("default"),
         m.uid.as_deref().unwrap_or_default()
     )
-}
-
-/// The pod as events name it, pointing at one container's spec.
-fn container_ref(pod: &Pod, container: &str) -> ObjectReference {
-    let init = pod
-        .spec
-        .as_ref()
-        .is_some_and(|s| !s.containers.iter().any(|c| c.name == container));
-    let list = if init { "initContainers" } else { "containers" };
-    ObjectReference {
-        api_version: Some("v1".into()),
-        kind: Some("Pod".into()),
-        name: pod.metadata.name.clone(),
-        namespace: pod.metadata.namespace.clone(),
-        uid: pod.metadata.uid.clone(),
-        resource_version: pod.metadata.resource_version.clone(),
-        field_path: Some(format!("spec.{list}{{{container}}}")),
-    }
 }
 
 fn should_restart(policy: &str, exit_code: i32) -> bool {
@@ -118,7 +97,7 @@ fn should_restart(policy: &str, exit_code: i32) -> bool {
     }
 }
 
-fn ts(nanos: i64) -> jiff::Timestamp {
+pub(super) fn ts(nanos: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_nanosecond(i128::from(nanos)).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
@@ -329,185 +308,6 @@ impl Worker {
         Ok(())
     }
 
-    /// Restarts an exited container unless it is in back-off.
-    async fn restart(
-        &mut self,
-        start: &Start<'_>,
-        c: &Container,
-        last: &k8s_cri::v1::ContainerStatus,
-    ) -> Result<(), SyncError> {
-        let finished = ts(last.finished_at);
-        let ran = finished.duration_since(ts(last.started_at)).unsigned_abs();
-        match self
-            .restarts
-            .try_restart(&c.name, finished, ran, jiff::Timestamp::now())
-        {
-            Ok(()) => {
-                self.waiting.remove(&c.name);
-                self.start(start, c, restart_count(last) + 1).await
-            }
-            Err(wait) => {
-                let message = format!(
-                    "back-off {} restarting failed container={} pod={}",
-                    go_duration(wait.delay),
-                    c.name,
-                    pod_ref(start.pod)
-                );
-                self.set_waiting(&c.name, "CrashLoopBackOff", message);
-                self.resync = self.resync.min(wait.remaining + Duration::from_millis(50));
-                Ok(())
-            }
-        }
-    }
-
-    /// Records why container `name` waits; a new reason or message is also
-    /// a Warning event on the pod, as the kubelet writes one.
-    fn set_waiting(&mut self, name: &str, reason: &str, message: String) {
-        let changed = self
-            .waiting
-            .get(name)
-            .is_none_or(|w| w.reason != reason || w.message != message);
-        if changed && let (Some(events), Some(pod)) = (self.ctx.events.clone(), self.last_pod.as_ref()) {
-            let about = container_ref(pod, name);
-            let (event_reason, text) = match reason {
-                "CrashLoopBackOff" => (
-                    "BackOff",
-                    format!(
-                        "Back-off restarting failed container {name} in pod {}",
-                        pod_ref(pod)
-                    ),
-                ),
-                "ImagePullBackOff" => ("BackOff", message.clone()),
-                "ErrImageNeverPull" => ("ErrImageNeverPull", message.clone()),
-                "ErrImagePull" => ("Failed", message.clone()),
-                _ => ("Failed", format!("Error: {message}")),
-            };
-            tokio::spawn(async move { events.warning(&about, event_reason, &text).await });
-        }
-        self.waiting.insert(
-            name.to_string(),
-            Waiting {
-                reason: reason.to_string(),
-                message,
-            },
-        );
-    }
-
-    /// Makes sure the image is there, honouring the pull back-off.
-    async fn image(&mut self, pod: &Pod, c: &Container) -> Option<String> {
-        let now = jiff::Timestamp::now();
-        if let Some(&failed) = self.pull_failed_at.get(&c.name)
-            && let Err(wait) = self.pulls.try_restart(&c.name, failed, Duration::ZERO, now)
-        {
-            let image = c.image.clone().unwrap_or_default();
-            self.set_waiting(
-                &c.name,
-                "ImagePullBackOff",
-                format!("Back-off pulling image \"{image}\""),
-            );
-            self.resync = self.resync.min(wait.remaining + Duration::from_millis(50));
-            return None;
-        }
-        match images::ensure_image(&self.ctx.cri, &self.ctx.client, pod, c).await {
-            Ok(id) => {
-                self.pull_failed_at.remove(&c.name);
-                self.pulls.reset(&c.name);
-                Some(id)
-            }
-            Err(e) => {
-                if e.reason == "ErrImagePull" {
-                    self.pull_failed_at.insert(c.name.clone(), now);
-                    self.pulls.try_restart(&c.name, now, Duration::ZERO, now).ok();
-                }
-                self.set_waiting(&c.name, &e.reason, e.message);
-                None
-            }
-        }
-    }
-
-    /// Creates and starts instance `restart_count` of container `c`.
-    async fn start(&mut self, start: &Start<'_>, c: &Container, restart_count: u32) -> Result<(), SyncError> {
-        let Some(_image) = self.image(start.pod, c).await else {
-            return Ok(());
-        };
-        let args = ContainerArgs {
-            client: &self.ctx.client,
-            cfg: &self.ctx.cfg,
-            pod: start.pod,
-            container: c,
-            volumes: start.volumes,
-            restart_count,
-            pod_ip: start.pod_ip.clone(),
-            host_ip: self.ctx.cfg.node_ip.to_string(),
-        };
-        let config = match seams::container_config(&args).await {
-            Ok(config) => config,
-            Err(message) => {
-                self.set_waiting(&c.name, "CreateContainerConfigError", message);
-                return Ok(());
-            }
-        };
-        let created = self
-            .ctx
-            .cri
-            .runtime
-            .clone()
-            .create_container(CreateContainerRequest {
-                pod_sandbox_id: start.sandbox_id.to_string(),
-                config: Some(config),
-                sandbox_config: Some(start.sandbox_cfg.clone()),
-            })
-            .await;
-        let id = match created {
-            Ok(reply) => reply.into_inner().container_id,
-            Err(status) => {
-                self.set_waiting(&c.name, "CreateContainerError", status.message().to_string());
-                return Ok(());
-            }
-        };
-        self.start_created(start, c, &id).await
-    }
-
-    /// Starts a created container, then its postStart hook and probes.
-    async fn start_created(&mut self, start: &Start<'_>, c: &Container, id: &str) -> Result<(), SyncError> {
-        let started = self
-            .ctx
-            .cri
-            .runtime
-            .clone()
-            .start_container(StartContainerRequest {
-                container_id: id.to_string(),
-            })
-            .await;
-        if let Err(status) = started {
-            self.set_waiting(&c.name, "RunContainerError", status.message().to_string());
-            return Ok(());
-        }
-        self.waiting.remove(&c.name);
-        if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
-            let timeout = Duration::from_secs(grace_seconds(start.pod).max(1).unsigned_abs());
-            if let Err(e) =
-                seams::run_handler(&self.ctx.cri, c, id, start.pod_ip.clone(), hook, timeout).await
-            {
-                tracing::warn!(pod = %pod_ref(start.pod), container = %c.name, error = %e, "postStart hook failed");
-                self.kill(start.pod, c, id).await?;
-                return Ok(());
-            }
-        }
-        self.ctx.probes.add(start.pod, &c.name, id, start.pod_ip.clone());
-        self.probed.insert(id.to_string());
-        Ok(())
-    }
-
-    /// Stops one container: preStop hook, then SIGTERM and SIGKILL after the grace period.
-    pub(super) async fn kill(&mut self, pod: &Pod, c: &Container, id: &str) -> Result<(), SyncError> {
-        let grace = grace_seconds(pod);
-        super::terminate::stop_one(&self.ctx, pod, Some(c), id, grace).await?;
-        self.ctx.probes.remove(&self.uid, &c.name);
-        self.probed.remove(id);
-        Ok(())
-    }
-
     /// Keeps per container name the newest instance and the newest exited
     /// one before it (for `logs --previous`); removes older exited ones.
     async fn collect_garbage(&mut self, rt: &PodRuntime) {
@@ -597,13 +397,4 @@ pub fn grace_seconds(pod: &Pod) -> i64 {
         .deletion_grace_period_seconds
         .or(pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
         .unwrap_or(30)
-}
-
-/// What starting a container in the pod's current sandbox needs.
-pub struct Start<'a> {
-    pod: &'a Pod,
-    sandbox_id: &'a str,
-    sandbox_cfg: &'a PodSandboxConfig,
-    volumes: &'a seams::Volumes,
-    pod_ip: Option<String>,
 }

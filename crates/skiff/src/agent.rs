@@ -351,6 +351,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_server_must_be_https() {
+        let Err(err) = remote_client("http://127.0.0.1:6443", "", "t").await else {
+            panic!("an http:// server was accepted");
+        };
+        assert!(err.to_string().contains("expected https://HOST:PORT"), "{err}");
+    }
+
+    #[test]
+    fn agent_flags_need_server_and_token_and_both_halves_of_the_node_api_pair() {
+        use clap::Parser;
+        #[derive(Debug, clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: AgentArgs,
+        }
+        let ok =
+            Cli::try_parse_from(["agent", "--server", "https://127.0.0.1:6443", "--token", "t"]).unwrap();
+        assert_eq!(ok.args.data_dir, PathBuf::from("/var/lib/skiff"));
+        assert_eq!(ok.args.node.cni_bridge, "skiff0");
+        assert!(ok.args.node.container_runtime_endpoint.is_none());
+        assert!(Cli::try_parse_from(["agent", "--token", "t"]).is_err());
+        let half = [
+            "agent",
+            "--server",
+            "https://h:1",
+            "--token",
+            "t",
+            "--node-api-cert-file",
+            "c.pem",
+        ];
+        assert!(Cli::try_parse_from(half).is_err());
+    }
+
+    #[tokio::test]
     async fn a_named_runtime_that_does_not_answer_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let args = NodeArgs {

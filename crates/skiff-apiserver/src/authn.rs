@@ -12,6 +12,9 @@
 //! `DATA_DIR/token` (created at first start, mode 0600) maps to user
 //! [`AGENT_USER`] in group [`NODES_GROUP`]; agents join with it.
 //!
+//! Service-account JWTs (see [`crate::serviceaccount_token`]) are accepted
+//! when [`Authenticator::with_service_accounts`] was given a verifier.
+//!
 //! Must not: authorize. Whether a user may do something is decided later.
 
 use std::path::Path;
@@ -119,6 +122,7 @@ pub struct TokenFileError {
 #[derive(Debug, Default, Clone)]
 pub struct Authenticator {
     tokens: Vec<(String, UserInfo)>,
+    service_accounts: Option<crate::serviceaccount_token::TokenAuthenticator>,
 }
 
 impl Authenticator {
@@ -130,6 +134,15 @@ impl Authenticator {
     /// Adds a bearer token for `user`.
     pub fn with_token(mut self, token: impl Into<String>, user: UserInfo) -> Authenticator {
         self.tokens.push((token.into(), user));
+        self
+    }
+
+    /// Also accepts the service-account tokens `sa` verifies.
+    pub fn with_service_accounts(
+        mut self,
+        sa: crate::serviceaccount_token::TokenAuthenticator,
+    ) -> Authenticator {
+        self.service_accounts = Some(sa);
         self
     }
 
@@ -145,17 +158,11 @@ impl Authenticator {
             return Ok(user.clone());
         }
         if let Some(token) = bearer_token(headers) {
-            return self
-                .user_for_token(token)
-                .cloned()
-                .ok_or(AuthnError::InvalidToken);
+            return self.user_for_token(token).ok_or(AuthnError::InvalidToken);
         }
         if let Some(token) = websocket_token(headers) {
             let token = token.ok_or(AuthnError::InvalidToken)?;
-            return self
-                .user_for_token(&token)
-                .cloned()
-                .ok_or(AuthnError::InvalidToken);
+            return self.user_for_token(&token).ok_or(AuthnError::InvalidToken);
         }
         if PUBLIC_PATHS.contains(&path) {
             return Ok(UserInfo::anonymous());
@@ -163,7 +170,7 @@ impl Authenticator {
         Err(AuthnError::NoCredentials)
     }
 
-    fn user_for_token(&self, token: &str) -> Option<&UserInfo> {
+    fn user_for_token(&self, token: &str) -> Option<UserInfo> {
         // Compare with every entry in constant time per entry, so timing does
         // not reveal how much of a token matched.
         let mut found = None;
@@ -172,7 +179,11 @@ impl Authenticator {
                 found = Some(user);
             }
         }
-        found
+        match (found, &self.service_accounts) {
+            (Some(user), _) => Some(user.clone()),
+            (None, Some(sa)) => sa.authenticate(token),
+            (None, None) => None,
+        }
     }
 }
 

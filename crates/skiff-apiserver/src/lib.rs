@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod pki;
 pub mod request;
 pub mod server;
+pub mod serviceaccount_token;
 pub mod strategy;
 pub mod tls;
 pub mod watchcache;

@@ -144,6 +144,9 @@ async fn dispatch(server: Arc<ApiServer>, req: Request) -> ApiResult<Response> {
         (Some("scale"), true, &Method::PATCH) => scale::patch(ctx, body).await,
         (Some("binding"), true, &Method::POST) => pods::binding(ctx, body).await,
         (Some("eviction"), true, &Method::POST) => pods::eviction(ctx, body).await,
+        (Some("token"), true, &Method::POST) => {
+            crate::serviceaccount_token::request::create(ctx, body, &parts.extensions).await
+        }
         (Some("log"), true, &Method::GET) => node_proxy::log(ctx, parts.uri.query(), &parts.extensions).await,
         (Some("exec" | "attach" | "portforward"), true, &Method::GET | &Method::POST) => {
             node_proxy::stream(ctx, method, parts.uri.query(), parts.extensions).await

@@ -16,6 +16,7 @@ pub mod nodeapi;
 pub mod pods;
 pub mod probes;
 pub mod proxy;
+pub mod routes;
 pub mod spec;
 pub mod volumes;
 

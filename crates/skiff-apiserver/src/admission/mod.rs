@@ -5,3 +5,4 @@
 //! caller keeps until its write is visible).
 
 pub mod quota;
+pub mod serviceaccount;

@@ -153,6 +153,7 @@ pub(crate) async fn create_object(ctx: &Ctx, mut obj: Value) -> ApiResult<Value>
     if def.group.is_empty() && def.kind == "Pod" {
         let seconds = ctx.server.config.default_not_ready_toleration_seconds;
         defaults::add_default_tolerations(&mut obj["spec"], seconds);
+        crate::admission::serviceaccount::admit_pod(&ctx.server, ctx.namespace(), &mut obj);
     }
     let causes = validation::validate_create(def, &obj);
     if !causes.is_empty() {

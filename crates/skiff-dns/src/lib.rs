@@ -1,1 +1,17 @@
-//! skiff-dns: cluster DNS served from Services and EndpointSlices. Not yet written; see issue 5.
+//! skiff-dns: cluster DNS served from Services and EndpointSlices, as CoreDNS's
+//! kubernetes plugin answers them (the "Kubernetes DNS-Based Service Discovery"
+//! specification), with other names forwarded to upstream resolvers.
+//!
+//! [`serve`] is the entry point; [`ensure_kube_dns_service`] publishes it as the
+//! `kube-dns` Service in `kube-system`.
+
+pub mod answer;
+pub mod config;
+pub mod kube_dns;
+pub mod lookup;
+pub mod names;
+pub mod server;
+
+pub use config::{DnsConfig, DnsError};
+pub use kube_dns::ensure_kube_dns_service;
+pub use server::serve;

@@ -39,6 +39,9 @@ pub struct AgentConfig {
     pub max_pods: u32,
     /// The `ctr` binary used to import image tarballs.
     pub ctr_binary: String,
+    /// The cluster's pod network (all nodes' podCIDRs): traffic from it to
+    /// anywhere outside it is masqueraded (default 10.42.0.0/16).
+    pub cluster_cidr: ipnet::Ipv4Net,
 }
 
 impl AgentConfig {
@@ -58,6 +61,7 @@ impl AgentConfig {
             cluster_domain: "cluster.local".to_string(),
             max_pods: 110,
             ctr_binary: "ctr".to_string(),
+            cluster_cidr: ipnet::Ipv4Net::new_assert(Ipv4Addr::new(10, 42, 0, 0), 16),
             data_dir,
         }
     }

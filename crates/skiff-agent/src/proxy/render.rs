@@ -226,7 +226,10 @@ fn add_base(rs: &mut Ruleset) {
             ],
         ),
     );
-    c.insert("reject-chain".into(), base_chain("", &["reject"]));
+    c.insert(
+        "reject-chain".into(),
+        base_chain("", &["meta l4proto tcp reject with tcp reset", "reject"]),
+    );
     let s = &mut rs.sets;
     s.insert(
         SERVICE_IPS.into(),

@@ -1,6 +1,8 @@
 //! Unit tests of the model and the renderer: golden-ish assertions on the
 //! rules each feature produces, and on incremental scripts.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 

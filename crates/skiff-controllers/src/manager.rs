@@ -57,6 +57,9 @@ pub struct ControllerConfig {
     pub identity: String,
     /// Lease timing for leader election.
     pub lease: LeaseSettings,
+    /// The cluster CA (PEM) the root CA publisher puts in every namespace's
+    /// `kube-root-ca.crt` ConfigMap; `None` publishes nothing.
+    pub root_ca_pem: Option<String>,
 }
 
 impl Default for ControllerConfig {
@@ -70,6 +73,7 @@ impl Default for ControllerConfig {
             cluster_cidr: Ipv4Net::new(std::net::Ipv4Addr::new(10, 42, 0, 0), 16).unwrap_or_default(),
             node_cidr_mask_size: 24,
             apiserver_endpoint: None,
+            root_ca_pem: None,
             terminated_pod_gc_threshold: 12500,
             gc_resync: Duration::from_secs(2),
             identity: default_identity(),
@@ -97,6 +101,9 @@ pub fn controllers() -> Vec<(&'static str, ControllerFn)> {
         ("namespace", |c, g| Box::pin(crate::namespace::run(c, g))),
         ("serviceaccount", |c, g| {
             Box::pin(crate::serviceaccount::run(c, g))
+        }),
+        ("root-ca-publisher", |c, g| {
+            Box::pin(crate::root_ca_publisher::run(c, g))
         }),
         ("node-ipam", |c, g| Box::pin(crate::node_ipam::run(c, g))),
         ("node-lifecycle", |c, g| {

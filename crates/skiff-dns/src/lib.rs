@@ -7,11 +7,13 @@
 
 pub mod answer;
 pub mod config;
+pub mod embed;
 pub mod kube_dns;
 pub mod lookup;
 pub mod names;
 pub mod server;
 
 pub use config::{DnsConfig, DnsError};
+pub use embed::{Embedded, start};
 pub use kube_dns::ensure_kube_dns_service;
-pub use server::serve;
+pub use server::{serve, serve_lookup};

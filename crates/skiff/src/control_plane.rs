@@ -39,8 +39,14 @@ pub struct ControlPlaneArgs {
 }
 
 /// Starts the enabled loops on the API server's in-process client. They run
-/// until the returned set is dropped.
-pub fn start(api: &Arc<ApiServer>, args: &ControlPlaneArgs, https_port: u16) -> JoinSet<()> {
+/// until the returned set is dropped. `root_ca_pem` is the cluster CA the
+/// controllers publish as `kube-root-ca.crt` in every namespace.
+pub fn start(
+    api: &Arc<ApiServer>,
+    args: &ControlPlaneArgs,
+    https_port: u16,
+    root_ca_pem: &str,
+) -> JoinSet<()> {
     let client = kube::Client::new(api.router(), "default");
     let mut loops = JoinSet::new();
     if !args.disable_scheduler {
@@ -58,6 +64,7 @@ pub fn start(api: &Arc<ApiServer>, args: &ControlPlaneArgs, https_port: u16) -> 
             default_not_ready_toleration_seconds: args.default_not_ready_toleration_seconds,
             apiserver_endpoint: Some(("127.0.0.1".to_string(), https_port)),
             terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
+            root_ca_pem: Some(root_ca_pem.to_string()),
             ..ControllerConfig::default()
         });
         loops.spawn(async move {

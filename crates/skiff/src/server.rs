@@ -19,6 +19,7 @@ use skiff_apiserver::handlers::node_proxy::{NodeProxy, node_serving_cert};
 use skiff_apiserver::kubeconfig::{self, ADMIN_KUBECONFIG, Credentials};
 use skiff_apiserver::pki::{Pki, host_addresses, serving_sans};
 use skiff_apiserver::server::{ApiServer, ApiServerConfig};
+use skiff_apiserver::serviceaccount_token::{ServiceAccountTokens, SigningKey, TokenAuthenticator};
 use skiff_apiserver::tls;
 use skiff_store::Store;
 
@@ -141,7 +142,7 @@ pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
         .context("--tls-san")?;
     let pki = Pki::load_or_create(data_dir, &sans).context("loading the cluster PKI")?;
     let token = load_or_create_server_token(data_dir).context("loading the server token")?;
-    let authn = Arc::new(Authenticator::new().with_token(token, agent_user()));
+    let authn = Authenticator::new().with_token(token, agent_user());
 
     let store = datastore.open().await?;
     let config = ApiServerConfig {
@@ -151,6 +152,10 @@ pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
         ..Default::default()
     };
     let api = ApiServer::new(store, config).context("starting the API server")?;
+    // Service-account tokens (TokenRequest) are signed with a key beside the cluster CA.
+    let sa_key = Arc::new(SigningKey::load_or_create(pki.dir()).context("loading the service-account key")?);
+    let sa_tokens = ServiceAccountTokens::new(sa_key.clone());
+    let authn = Arc::new(authn.with_service_accounts(TokenAuthenticator::new(sa_key, api.clone())));
 
     let listener = TcpListener::bind((args.bind_address, args.https_port))
         .await
@@ -168,7 +173,10 @@ pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
 
     // pods/log, exec, attach and portforward reach node agents with this identity.
     let node_proxy = NodeProxy::from_pki(&pki).context("the node proxy's client certificate")?;
-    let router = api.router().layer(axum::Extension(node_proxy));
+    let router = api
+        .router()
+        .layer(axum::Extension(node_proxy))
+        .layer(axum::Extension(sa_tokens.clone()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = tokio::spawn(tls::serve(listener, router, tls_config, authn, async {
         let _ = stopped.await;
@@ -183,9 +191,10 @@ pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
     let mut agent = None;
     if ready {
         // Held until shutdown: dropping the set stops the loops.
-        let _control_loops = control_plane::start(&api, &args.control_plane, args.https_port);
+        let _control_loops =
+            control_plane::start(&api, &args.control_plane, args.https_port, pki.ca_cert_pem());
         if !args.disable_agent {
-            agent = Some(start_embedded_agent(&args, &api, &pki).await?);
+            agent = Some(start_embedded_agent(&args, &api, &pki, sa_tokens).await?);
         }
         tracing::info!(
             "skiff is ready: kubeconfig at {} (ready in {} ms)",
@@ -211,8 +220,13 @@ async fn start_embedded_agent(
     args: &ServerArgs,
     api: &Arc<ApiServer>,
     pki: &Pki,
+    sa_tokens: ServiceAccountTokens,
 ) -> anyhow::Result<RunningAgent> {
-    let client = kube::Client::new(api.router().layer(axum::Extension(agent_user())), "default");
+    let router = api
+        .router()
+        .layer(axum::Extension(agent_user()))
+        .layer(axum::Extension(sa_tokens));
+    let client = kube::Client::new(router, "default");
     let agent = RunningAgent::start(&args.node, &args.data_dir, client, |cfg| {
         let pair = node_serving_cert(pki, &cfg.node_name, &[cfg.node_ip])
             .context("the node API's serving certificate")?;

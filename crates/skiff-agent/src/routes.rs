@@ -301,12 +301,12 @@ pub async fn run(client: Client, cfg: AgentConfig) -> Result<(), RoutesError> {
 pub async fn run_on(client: Client, cfg: AgentConfig, host: Host) -> Result<(), RoutesError> {
     let notify = Arc::new(Notify::new());
     let (store, writer) = reflector::store::<Node>();
+    // Every event (deletions too, which `applied_objects` would drop) wakes the sync.
     let stream = reflector::reflector(
         writer,
         watcher(Api::<Node>::all(client), watcher::Config::default()),
     )
-    .default_backoff()
-    .applied_objects();
+    .default_backoff();
     let events = notify.clone();
     let watch = tokio::spawn(async move {
         futures::pin_mut!(stream);

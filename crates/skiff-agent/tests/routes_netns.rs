@@ -200,3 +200,70 @@ fn pods_on_two_nodes_reach_each_other_through_skiff_routes() {
     );
     a.host().cleanup().unwrap();
 }
+
+/// Polls `check` for up to 10 s.
+async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_follows_nodes_from_the_api_server() {
+    use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+    if let Some(reason) = missing_tools() {
+        eprintln!("skipping: {reason}");
+        return;
+    }
+    let a = Netns::new("rtr");
+    a.ok(&[
+        "ip", "link", "add", "skt-up", "type", "veth", "peer", "name", "skt-peer",
+    ]);
+    setup_node(&a, "skt-up", "192.168.78.1/24", "10.42.1.1/24");
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        std::sync::Arc::new(skiff_store::sqlite::SqliteStore::open(dir.path().join("state.db")).unwrap());
+    let server = skiff_apiserver::server::ApiServer::new(store, Default::default()).unwrap();
+    assert!(
+        server.wait_ready(std::time::Duration::from_secs(10)).await,
+        "server not ready"
+    );
+    let client = kube::Client::new(server.router(), "default");
+    let nodes: Api<Node> = Api::all(client.clone());
+    for (name, cidr, ip) in [
+        ("a", "10.42.1.0/24", "192.168.78.1"),
+        ("b", "10.42.2.0/24", "192.168.78.2"),
+    ] {
+        let n = node(name, cidr, ip);
+        nodes.create(&PostParams::default(), &n).await.unwrap();
+        let status = serde_json::json!({"status": n.status});
+        nodes
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .unwrap();
+    }
+    let mut cfg = skiff_agent::AgentConfig::new("a", dir.path().join("agent"));
+    cfg.node_ip = "192.168.78.1".parse().unwrap();
+    let task = tokio::spawn(skiff_agent::routes::run_on(client, cfg, a.host()));
+
+    let routes = || a.ok(&["ip", "route", "show", "proto", "250"]);
+    assert!(
+        eventually(|| routes().contains("10.42.2.0/24 via 192.168.78.2")).await,
+        "{}",
+        routes()
+    );
+    let table = a.ok(&["nft", "list", "table", "ip", "skiff-masq"]);
+    assert!(
+        table.contains("ip saddr 10.42.0.0/16 ip daddr != 10.42.0.0/16 masquerade"),
+        "{table}"
+    );
+
+    nodes.delete("b", &DeleteParams::default()).await.unwrap();
+    assert!(eventually(|| routes().trim().is_empty()).await, "{}", routes());
+    task.abort();
+    a.host().cleanup().unwrap();
+}

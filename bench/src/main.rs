@@ -7,6 +7,7 @@ mod client;
 mod cpu;
 mod error;
 mod pod_start;
+mod proxy_sync;
 mod report;
 mod rss;
 mod scheduler;
@@ -31,6 +32,8 @@ enum Command {
     Scheduler(scheduler::SchedulerArgs),
     /// Pod start latency on a real node (create → Running), the CRI floor and the agent's RSS.
     PodStart(pod_start::PodStartArgs),
+    /// Service proxy sync time (render + nft -f) for N services in a throw-away netns.
+    ProxySync(proxy_sync::ProxySyncArgs),
 }
 
 #[tokio::main]
@@ -60,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::bail!("run stopped early: {reason}");
             }
         }
+        Command::ProxySync(args) => proxy_sync::run(&args)?,
         Command::PodStart(args) => {
             let report = pod_start::run(&args).await?;
             if args.json {

@@ -5,13 +5,12 @@
 //! Layout (after kube-proxy's nftables mode): `service-ips` maps
 //! `daddr . proto . dport` to a per-service chain, `service-nodeports` maps
 //! `proto . dport` (for local destination addresses) to the external chain;
-//! service chains balance with `numgen random` over per-endpoint chains that
+//! service chains balance with `numgen random` rules over per-endpoint chains that
 //! DNAT; packets needing masquerade get mark 0x4000 and are masqueraded in
 //! postrouting. Services without usable endpoints are rejected (or dropped,
 //! for Local policies) in filter hooks, before DNAT could apply.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -383,14 +382,18 @@ fn balance(rules: &mut Vec<String>, sp: &ServicePort, eps: &[&Endpoint]) {
             ));
         }
     }
-    let mut vmap = String::new();
+    // One rule per endpoint, each picking with 1/(remaining) so every
+    // endpoint gets 1/N; anonymous `numgen vmap` sets cost the kernel
+    // quadratic time at 10k services (nf_tables set name allocation).
+    let n = eps.len();
     for (i, ep) in eps.iter().enumerate() {
-        if i > 0 {
-            vmap.push_str(", ");
+        let chain = quote(&endpoint_chain(sp, ep));
+        if i + 1 == n {
+            rules.push(format!("goto {chain}"));
+        } else {
+            rules.push(format!("numgen random mod {} == 0 goto {chain}", n - i));
         }
-        let _ = write!(vmap, "{i} : goto {}", quote(&endpoint_chain(sp, ep)));
     }
-    rules.push(format!("numgen random mod {} vmap {{ {vmap} }}", eps.len()));
 }
 
 fn add_endpoint(rs: &mut Ruleset, sp: &ServicePort, ep: &Endpoint) {

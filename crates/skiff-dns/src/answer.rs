@@ -318,3 +318,55 @@ fn reverse(zone: &Zone, lookup: &dyn Lookup, qname: &Name, text: &str) -> Option
         ..Answer::default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::lookup::Fixed;
+    use std::sync::Arc;
+
+    fn zone() -> Zone {
+        Zone {
+            domain: "cluster.local".into(),
+            ttl: 5,
+        }
+    }
+
+    fn fixed() -> Fixed {
+        let svc: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"clusterIP": "10.43.0.20", "ports": [{"name": "http", "port": 80}]}}))
+        .unwrap();
+        Fixed {
+            services: vec![Arc::new(svc)],
+            slices: Vec::new(),
+        }
+    }
+
+    fn ask(name: &str, t: RecordType) -> Option<Answer> {
+        answer(&zone(), &fixed(), &Name::from_ascii(name).unwrap(), t)
+    }
+
+    #[test]
+    fn cluster_ip_and_negative_answers() {
+        let a = ask("web.ns.svc.cluster.local.", RecordType::A).unwrap();
+        assert_eq!(a.answers.len(), 1);
+        assert_eq!(a.answers[0].ttl, 5);
+        let a = ask("_http._udp.web.ns.svc.cluster.local.", RecordType::SRV).unwrap();
+        assert_eq!(a.rcode, ResponseCode::NXDomain);
+        let a = ask("other.ns.svc.cluster.local.", RecordType::A).unwrap();
+        assert_eq!(a.rcode, ResponseCode::NXDomain);
+        assert_eq!(a.authorities.len(), 1);
+        assert!(ask("example.com.", RecordType::A).is_none());
+        assert!(ask("1.0.0.10.in-addr.arpa.", RecordType::PTR).is_none());
+        let a = ask("20.0.43.10.in-addr.arpa.", RecordType::PTR).unwrap();
+        assert_eq!(a.answers.len(), 1);
+    }
+
+    #[test]
+    fn apex_soa() {
+        let a = ask("cluster.local.", RecordType::SOA).unwrap();
+        assert!(matches!(a.answers[0].data, RData::SOA(_)));
+    }
+}

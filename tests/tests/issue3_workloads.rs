@@ -98,7 +98,10 @@ fn job_completes_and_cronjob_creates_jobs() {
     );
     let done = pods(&k, "default", "batch.kubernetes.io/job-name=batch");
     assert_eq!(done.len(), 3);
-    assert!(done.iter().all(|p| p["metadata"]["ownerReferences"][0]["kind"] == "Job"));
+    assert!(
+        done.iter()
+            .all(|p| p["metadata"]["ownerReferences"][0]["kind"] == "Job")
+    );
     wait_for(T, "the Job with ttlSecondsAfterFinished=0 deleted", || {
         let out = k.ok(&["get", "jobs", "-o", "name"]);
         (!out.contains("job.batch/brief")).then_some(())
@@ -125,7 +128,13 @@ fn job_completes_and_cronjob_creates_jobs() {
     let minutes = name.strip_prefix("tick-").expect("job named <cronjob>-<minutes>");
     assert!(minutes.parse::<u64>().is_ok(), "job name {name}");
     wait_for(T, "the CronJob's lastScheduleTime", || {
-        let t = k.ok(&["get", "cronjob", "tick", "-o", "jsonpath={.status.lastScheduleTime}"]);
+        let t = k.ok(&[
+            "get",
+            "cronjob",
+            "tick",
+            "-o",
+            "jsonpath={.status.lastScheduleTime}",
+        ]);
         (!t.trim().is_empty()).then_some(())
     });
 }

@@ -14,7 +14,7 @@ fn get_output_formats(backend: Backend) {
     );
     let web = row(&table, "web");
     assert!(web.starts_with("web 0/2 0 0 "), "row: {web}");
-    assert!(web.ends_with(" web busybox:1.36 app=web"), "row: {web}");
+    assert!(web.ends_with(" web skiff.local/busybox:1 app=web"), "row: {web}");
 
     let table = k.ok(&["get", "services", "-n", "demo", "-o", "wide"]);
     assert_eq!(
@@ -83,7 +83,7 @@ fn get_output_formats(backend: Backend) {
         "-o",
         "jsonpath={.spec.template.spec.containers[0].image}",
     ];
-    assert_eq!(k.ok(&image), "busybox:1.36");
+    assert_eq!(k.ok(&image), "skiff.local/busybox:1");
     let names = k.ok(&[
         "get",
         "cm,secret",
@@ -97,7 +97,10 @@ fn get_output_formats(backend: Backend) {
     assert_eq!(names, "web-config web-secret");
     let columns = "custom-columns=NAME:.metadata.name,REPLICAS:.spec.replicas,IMAGE:.spec.template.spec.containers[0].image";
     let table = k.ok(&["get", "deploy", "-n", "demo", "-o", columns]);
-    assert_eq!(squeeze(&table), ["NAME REPLICAS IMAGE", "web 2 busybox:1.36"]);
+    assert_eq!(
+        squeeze(&table),
+        ["NAME REPLICAS IMAGE", "web 2 skiff.local/busybox:1"]
+    );
 
     // -o name, label selectors, and `get all`.
     assert_eq!(
@@ -125,7 +128,7 @@ fn describe_objects(backend: Backend) {
         "Replicas: 2 desired | 0 updated | 0 total | 0 available | 0 unavailable",
         "StrategyType: RollingUpdate",
         "RollingUpdateStrategy: 25% max unavailable, 25% max surge",
-        "Image: busybox:1.36",
+        "Image: skiff.local/busybox:1",
     ] {
         assert!(
             out.iter().any(|l| l == want),

@@ -256,7 +256,7 @@ fn scale_edit_delete(backend: Backend) {
         ]),
         "purple"
     );
-    let editor = k.with_editor("sed -i 's/image: busybox:1.36/image: busybox:1.37/'");
+    let editor = k.with_editor("sed -i 's|image: skiff.local/busybox:1|image: busybox:1.37|'");
     let out = editor.ok(&["edit", "deployment/web", "-n", "demo"]);
     assert_eq!(lines(&out), ["deployment.apps/web edited"]);
     assert_eq!(

@@ -368,3 +368,25 @@ mod tests {
         assert!(a.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)));
     }
 }
+
+/// What one reconcile of a workload controller can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// A call to the API server failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// A helper failed (selector, adoption, history).
+    #[error(transparent)]
+    Util(#[from] UtilError),
+    /// The object has no namespace.
+    #[error("object without a namespace")]
+    NoNamespace,
+}
+
+/// State a workload controller's reconciles share.
+pub struct ReconcileCtx {
+    /// The API client.
+    pub client: kube::Client,
+    /// Event recorder (named after the controller, e.g. `job-controller`).
+    pub recorder: crate::events::Recorder,
+}

@@ -28,33 +28,15 @@ use serde_json::json;
 use crate::deployment::rollout::resolve;
 use crate::events::{EventType, Recorder};
 use crate::manager::ControllerConfig;
-use crate::workload_util::{self as wu, Claim, Matcher, UtilError};
+use crate::workload_util::{self as wu, Claim, Matcher};
 use plan::NodeView;
 
 /// Label with the DaemonSet generation a pod was made from.
 pub const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
 
-/// What one reconcile can fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A call to the API server failed.
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    /// A helper failed (selector, adoption, history).
-    #[error(transparent)]
-    Util(#[from] UtilError),
-    /// The object has no namespace.
-    #[error("object without a namespace")]
-    NoNamespace,
-}
-
-/// State shared by reconciles.
-pub struct Ctx {
-    /// The API client.
-    pub client: kube::Client,
-    /// Event recorder (`daemonset-controller`).
-    pub recorder: Recorder,
-}
+/// What one reconcile can fail with, and the state reconciles share
+/// (one definition for every workload controller).
+pub use crate::workload_util::{ReconcileCtx as Ctx, ReconcileError as Error};
 
 /// The daemon pod for `node` made from the DaemonSet's current template.
 pub fn new_pod(ds: &DaemonSet, node: &str, hash: &str) -> Pod {

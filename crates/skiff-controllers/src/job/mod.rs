@@ -28,34 +28,16 @@ use kube::{Resource, ResourceExt};
 
 use crate::events::{EventType, Recorder};
 use crate::manager::ControllerConfig;
-use crate::workload_util::{self as wu, Claim, Matcher, UtilError};
+use crate::workload_util::{self as wu, Claim, Matcher};
 
 /// Most pods created in one sync (upstream's burst).
 const BURST: usize = 500;
 /// How often a quiet, unfinished Job is looked at again anyway.
 const RESYNC: Duration = Duration::from_secs(300);
 
-/// What one reconcile can fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A call to the API server failed.
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    /// A helper failed (selector, adoption).
-    #[error(transparent)]
-    Util(#[from] UtilError),
-    /// The object has no namespace.
-    #[error("object without a namespace")]
-    NoNamespace,
-}
-
-/// State shared by reconciles.
-pub struct Ctx {
-    /// The API client.
-    pub client: kube::Client,
-    /// Event recorder (`job-controller`).
-    pub recorder: Recorder,
-}
+/// What one reconcile can fail with, and the state reconciles share
+/// (one definition for every workload controller).
+pub use crate::workload_util::{ReconcileCtx as Ctx, ReconcileError as Error};
 
 /// When a finished Job's `ttlSecondsAfterFinished` expires.
 pub fn ttl_expiry(job: &Job) -> Option<Timestamp> {

@@ -27,30 +27,12 @@ use serde_json::json;
 use crate::daemonset::history;
 use crate::events::{EventType, Recorder};
 use crate::manager::ControllerConfig;
-use crate::workload_util::{self as wu, Claim, Matcher, UtilError};
+use crate::workload_util::{self as wu, Claim, Matcher};
 use plan::Step;
 
-/// What one reconcile can fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A call to the API server failed.
-    #[error("kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    /// A helper failed (selector, adoption, history).
-    #[error(transparent)]
-    Util(#[from] UtilError),
-    /// The object has no namespace.
-    #[error("object without a namespace")]
-    NoNamespace,
-}
-
-/// State shared by reconciles.
-pub struct Ctx {
-    /// The API client.
-    pub client: kube::Client,
-    /// Event recorder (`statefulset-controller`).
-    pub recorder: Recorder,
-}
+/// What one reconcile can fail with, and the state reconciles share
+/// (one definition for every workload controller).
+pub use crate::workload_util::{ReconcileCtx as Ctx, ReconcileError as Error};
 
 /// The pods `set` controls, adopting matching orphans and releasing
 /// pods that stopped matching.

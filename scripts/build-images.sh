@@ -5,7 +5,8 @@
 #
 #   OUTDIR/busybox.tar  docker.io/library/busybox:latest and skiff.local/busybox:1
 #                       (Debian's busybox-static: /bin/busybox and a symlink
-#                       for every applet: sh, httpd, wget, nc, sleep, cat, ...)
+#                       for every applet: sh, httpd, wget, nc, sleep, cat, ...;
+#                       /bin/wget is a small wrapper, see below)
 #   OUTDIR/pause.tar    skiff.local/pause:3.9, containerd's sandbox image
 #
 # The pause image is busybox's shell running
@@ -15,6 +16,25 @@
 # handlers, so a bare `sleep infinity` would ignore SIGTERM and only die
 # from SIGKILL after the stop timeout; the trap makes stopping immediate.
 # No C compiler is needed this way.
+#
+# Names resolve in both images without any NSS module: glibc 2.34 and later
+# has the `files` and `dns` NSS services built into libc, static binaries
+# included, and /etc/nsswitch.conf says `hosts: files dns` (the container
+# runtime mounts /etc/hosts and /etc/resolv.conf). What did crash is
+# `wget -T N`: Debian's busybox (before 1.36.1-5) is built without
+# FEATURE_WGET_TIMEOUT, yet its option string still has `T:+` (a number)
+# with no place to store it, so getopt32 writes -T's value through a NULL
+# pointer. Two fixes, both offline and deterministic:
+#   - the copy of busybox in the images has `T:+` turned into `T:` in
+#     wget's option string (a string option with no place to store it is
+#     skipped by getopt32): -T is accepted and ignored instead of crashing.
+#     Applied only when that exact option string is found once (Debian's
+#     1.35 build); other busybox binaries are copied as they are.
+#   - /bin/wget is a shell wrapper that takes -T N off the command line and
+#     runs `busybox timeout N busybox wget ...`, so an exec'd `wget -T N`
+#     (kubectl exec, a container command) really times out. busybox sh runs
+#     its own applet for a bare `wget` (FEATURE_SH_STANDALONE), so in
+#     scripts `wget -T` is ignored: use `/bin/wget -T N` or `timeout N wget`.
 #
 # Output is deterministic (sorted entries, mtime 0, uid/gid 0, no
 # timestamps in the image config), so image digests are the same on every
@@ -47,6 +67,19 @@ outdir="$(cd "$outdir" && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
+# busybox with wget's `T:+` option made a string option (see the top).
+if ! command -v perl >/dev/null; then
+    cp "$busybox" "$work/busybox"
+    log "perl not found: $busybox copied as it is (wget -T crashes)"
+elif perl -0777 -pe '
+    my $n = s/\^cqSO:o:P:Y:U:T:\+t:n::\x00([^\x00]*)\x00/^cqSO:o:P:Y:U:T:t:n::\x00$1\x00\x00/g;
+    die "wget option string found $n times\n" unless $n == 1;' "$busybox" >"$work/busybox" 2>/dev/null; then
+    log "patched wget's -T option in a copy of $busybox"
+else
+    cp "$busybox" "$work/busybox"
+    log "wget's option string not found in $busybox: copied as it is"
+fi
+
 # Deterministic tar of the directory $1's contents into $2.
 det_tar() {
     tar --create --file="$2" --directory="$1" --sort=name --format=gnu \
@@ -71,7 +104,7 @@ base_rootfs() {
     mkdir -p "$root"/{bin,etc,tmp,root,proc,sys,dev,var/www,home}
     chmod 1777 "$root/tmp"
     chmod 0700 "$root/root"
-    cp "$busybox" "$root/bin/busybox"
+    cp "$work/busybox" "$root/bin/busybox"
     chmod 0755 "$root/bin/busybox"
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' \
         >"$root/etc/passwd"
@@ -136,6 +169,39 @@ base_rootfs "$bb_root"
 "$busybox" --list | while read -r applet; do
     [ "$applet" = busybox ] || ln -sf busybox "$bb_root/bin/$applet"
 done
+# /bin/wget: the -T wrapper (see the top).
+if [ -L "$bb_root/bin/wget" ]; then
+    rm "$bb_root/bin/wget"
+    cat >"$bb_root/bin/wget" <<'EOF'
+#!/bin/sh
+# busybox wget with a working -T: Debian's busybox is built without
+# FEATURE_WGET_TIMEOUT (no timeout of its own), so -T N, -TN, -qT N,
+# --timeout N and --timeout=N are taken off the command line and busybox
+# wget runs under busybox timeout instead.
+t=
+n=$#
+while [ "$n" -gt 0 ]; do
+    a=$1
+    shift
+    n=$((n - 1))
+    case $a in
+    --timeout=*) t=${a#--timeout=} ;;
+    --timeout | -T | -[cqsS]*T)
+        case $a in -[cqsS]*T) set -- "$@" "${a%T}" ;; esac
+        [ "$n" -gt 0 ] || { echo "wget: option $a needs an argument" >&2; exit 1; }
+        t=$1
+        shift
+        n=$((n - 1))
+        ;;
+    -T*) t=${a#-T} ;;
+    *) set -- "$@" "$a" ;;
+    esac
+done
+[ -n "$t" ] || exec busybox wget "$@"
+exec busybox timeout "$t" busybox wget "$@"
+EOF
+    chmod 0755 "$bb_root/bin/wget"
+fi
 printf '<html><body>skiff busybox</body></html>\n' >"$bb_root/var/www/index.html"
 build_image busybox "$bb_root" \
     '{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]}' \

@@ -36,6 +36,9 @@ pub struct PodEndpoint {
     pub ready: bool,
     /// Being deleted.
     pub terminating: bool,
+    /// The pod's `spec.hostname` when its `spec.subdomain` is the service's
+    /// name (per-pod DNS names such as `web-0.web.ns.svc.cluster.local`).
+    pub hostname: Option<String>,
 }
 
 /// Pods sharing one resolved port list.
@@ -127,6 +130,12 @@ pub fn resolve(svc: &Service, pods: &[Arc<Pod>]) -> Option<Vec<PortGroup>> {
             },
             ready: publish || (pod_ready(pod) && !terminating),
             terminating,
+            hostname: pod
+                .spec
+                .as_ref()
+                .filter(|ps| ps.subdomain.is_some() && ps.subdomain == svc.metadata.name)
+                .and_then(|ps| ps.hostname.clone())
+                .filter(|h| !h.is_empty()),
         };
         groups.entry(ports).or_default().push(ep);
     }
@@ -147,7 +156,7 @@ pub fn subsets(groups: &[PortGroup]) -> Vec<EndpointSubset> {
         ip: e.ip.clone(),
         node_name: e.node_name.clone(),
         target_ref: Some(e.target.clone()),
-        hostname: None,
+        hostname: e.hostname.clone(),
     };
     groups
         .iter()
@@ -184,6 +193,7 @@ pub fn apiserver_groups(ip: &str, port: i32) -> Vec<PortGroup> {
             target: ObjectReference::default(),
             ready: true,
             terminating: false,
+            hostname: None,
         }],
     }]
 }

@@ -69,6 +69,7 @@ pub fn desired_slices(svc: &Service, groups: &[PortGroup]) -> Vec<EndpointSlice>
                     }),
                     node_name: e.node_name.clone(),
                     target_ref: e.target.name.is_some().then(|| e.target.clone()),
+                    hostname: e.hostname.clone(),
                     ..Endpoint::default()
                 })
                 .collect();
@@ -241,6 +242,37 @@ mod tests {
     }
 
     #[test]
+    fn pods_whose_subdomain_is_the_service_get_their_hostname() {
+        let named = |name: &str, ip: &str, subdomain: &str| {
+            let mut p = (*pod(name, ip, true)).clone();
+            let spec = p.spec.as_mut().unwrap();
+            spec.hostname = Some(name.into());
+            spec.subdomain = Some(subdomain.into());
+            Arc::new(p)
+        };
+        let groups = resolve(
+            &svc(),
+            &[
+                named("web-0", "10.42.0.2", "web"),
+                named("other-0", "10.42.0.3", "other"),
+            ],
+        )
+        .unwrap();
+        let slices = desired_slices(&svc(), &groups);
+        let hosts: Vec<Option<&str>> = slices[0]
+            .endpoints
+            .iter()
+            .map(|e| e.hostname.as_deref())
+            .collect();
+        assert_eq!(hosts, vec![Some("web-0"), None]);
+        let s = subsets(&groups);
+        assert_eq!(
+            s[0].addresses.as_ref().unwrap()[0].hostname.as_deref(),
+            Some("web-0")
+        );
+    }
+
+    #[test]
     fn slices_carry_the_service_labels_and_hold_at_most_100_endpoints() {
         let ep = |i: usize| PodEndpoint {
             ip: format!("10.42.{}.{}", i / 250, i % 250),
@@ -248,6 +280,7 @@ mod tests {
             target: ObjectReference::default(),
             ready: true,
             terminating: false,
+            hostname: None,
         };
         let g = PortGroup {
             ports: vec![("http".into(), 80, "TCP".into())],

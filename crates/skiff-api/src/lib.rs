@@ -8,6 +8,7 @@
 //! function over `serde_json::Value` objects (typed through `k8s-openapi`
 //! where a rule needs the schema).
 
+pub mod certificates;
 pub mod conversion;
 pub mod defaults;
 pub mod patch;

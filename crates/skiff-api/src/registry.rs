@@ -195,8 +195,9 @@ fn is_namespaced<S: k8s_openapi::ResourceScope + 'static>() -> bool {
 pub fn builtin_resources() -> Vec<ResourceDef> {
     use k8s_openapi::api::{
         apps::v1 as apps, autoscaling::v1 as as1, autoscaling::v2 as as2, batch::v1 as batch,
-        coordination::v1 as coord, core::v1 as core, discovery::v1 as disc, events::v1 as ev,
-        policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as sched, storage::v1 as storage,
+        certificates::v1 as certs, coordination::v1 as coord, core::v1 as core, discovery::v1 as disc,
+        events::v1 as ev, policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as sched,
+        storage::v1 as storage,
     };
     vec![
         resource!(core::Namespace, short: ["ns"], categories: [], sub: ["status", "finalize"]),
@@ -221,6 +222,7 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
         resource!(apps::ControllerRevision, short: [], categories: [], sub: []),
         resource!(batch::Job, short: [], categories: ["all"], sub: ["status"]),
         resource!(batch::CronJob, short: ["cj"], categories: ["all"], sub: ["status"]),
+        resource!(certs::CertificateSigningRequest, short: ["csr"], categories: [], sub: ["approval", "status"]),
         resource!(coord::Lease, short: [], categories: [], sub: []),
         resource!(disc::EndpointSlice, short: [], categories: [], sub: []),
         resource!(ev::Event, short: ["ev"], categories: [], sub: [], storage: Some("events")),

@@ -64,6 +64,7 @@ fn generate(group: &str, version: &str, kind: &str) -> Option<(String, Value)> {
         ("apps", "v1", "ControllerRevision") => apps::ControllerRevision,
         ("batch", "v1", "Job") => batch::Job,
         ("batch", "v1", "CronJob") => batch::CronJob,
+        ("certificates.k8s.io", "v1", "CertificateSigningRequest") => k8s_openapi::api::certificates::v1::CertificateSigningRequest,
         ("coordination.k8s.io", "v1", "Lease") => coord::Lease,
         ("discovery.k8s.io", "v1", "EndpointSlice") => disc::EndpointSlice,
         ("events.k8s.io", "v1", "Event") => ev::Event,

@@ -10,6 +10,7 @@
 mod apps;
 mod autoscaling;
 mod batch;
+mod certificates;
 mod core;
 mod events;
 mod format;
@@ -97,6 +98,7 @@ fn printer(def: &ResourceDef) -> Printer {
         "" => core::printer(def.kind).or_else(|| pods::printer(def.kind)),
         "apps" => apps::printer(def.kind),
         "batch" => batch::printer(def.kind),
+        "certificates.k8s.io" => certificates::printer(def.kind),
         _ => other::printer(def.group, def.kind),
     };
     found.unwrap_or(Printer {

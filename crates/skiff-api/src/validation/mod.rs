@@ -8,6 +8,7 @@
 //! upstream does.
 
 mod batch;
+mod certificates;
 mod config;
 mod container;
 pub mod cron;
@@ -39,7 +40,10 @@ pub fn name_rule(def: &ResourceDef) -> NameRule {
     match (def.group, def.kind) {
         ("", "Namespace") => NameRule::Label,
         ("", "Service") => NameRule::Dns1035,
-        ("", "PersistentVolume") | ("autoscaling", _) | ("rbac.authorization.k8s.io", _) => {
+        ("", "PersistentVolume")
+        | ("autoscaling", _)
+        | ("rbac.authorization.k8s.io", _)
+        | ("certificates.k8s.io", _) => {
             NameRule::PathSegment
         }
         _ => NameRule::Subdomain,
@@ -97,6 +101,7 @@ pub fn validate_update(def: &ResourceDef, new: &Value, old: &Value) -> Vec<Cause
             others::role_binding_update(new, old, &mut out)
         }
         ("scheduling.k8s.io", "PriorityClass") => others::priority_class_update(new, old, &mut out),
+        ("certificates.k8s.io", "CertificateSigningRequest") => certificates::csr_update(new, old, &mut out),
         _ => {}
     }
     out
@@ -126,6 +131,7 @@ fn kind_rules(def: &ResourceDef, obj: &Value, out: &mut Vec<Cause>) {
         }
         ("scheduling.k8s.io", "PriorityClass") => others::priority_class(obj, out),
         ("discovery.k8s.io", "EndpointSlice") => others::endpoint_slice(obj, out),
+        ("certificates.k8s.io", "CertificateSigningRequest") => certificates::csr(obj, out),
         ("", "Event") => events::legacy(obj, out),
         ("events.k8s.io", "Event") => {
             let core = crate::conversion::event_to_core(obj.clone());

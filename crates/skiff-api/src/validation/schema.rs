@@ -66,6 +66,9 @@ fn schema_of(def: &ResourceDef) -> Option<Value> {
         ("apps", "v1", "ControllerRevision") => root_schema::<apps::ControllerRevision>(),
         ("batch", "v1", "Job") => root_schema::<batch::Job>(),
         ("batch", "v1", "CronJob") => root_schema::<batch::CronJob>(),
+        ("certificates.k8s.io", "v1", "CertificateSigningRequest") => {
+            root_schema::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>()
+        }
         ("coordination.k8s.io", "v1", "Lease") => root_schema::<coord::Lease>(),
         ("discovery.k8s.io", "v1", "EndpointSlice") => root_schema::<disc::EndpointSlice>(),
         ("events.k8s.io", "v1", "Event") => root_schema::<ev::Event>(),

@@ -61,6 +61,7 @@ pub(crate) fn known_kinds() -> Vec<(&'static str, &'static str, &'static str, Re
         apps::ControllerRevision,
         batch::Job,
         batch::CronJob,
+        k8s_openapi::api::certificates::v1::CertificateSigningRequest,
         coord::Lease,
         disc::EndpointSlice,
         ev::Event,

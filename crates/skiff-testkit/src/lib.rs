@@ -7,5 +7,6 @@
 
 pub mod etcd;
 pub mod kubectl;
+pub mod netns;
 pub mod node;
 pub mod server;

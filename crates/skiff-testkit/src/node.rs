@@ -326,7 +326,7 @@ fn kill_shims(socket: &Path) {
 }
 
 /// Lazily unmounts everything mounted under `dir`, deepest first.
-fn unmount_under(dir: &Path) {
+pub(crate) fn unmount_under(dir: &Path) {
     let prefix = dir.display().to_string();
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return;

@@ -238,9 +238,10 @@ impl SkiffServer {
             .arg("--data-dir")
             .arg(&self.data_path)
             .arg("--https-port")
-            .arg(self.port.to_string())
-            .arg("--bind-address")
-            .arg("127.0.0.1");
+            .arg(self.port.to_string());
+        if !self.opts.extra_args.iter().any(|a| a == "--bind-address") {
+            cmd.arg("--bind-address").arg("127.0.0.1");
+        }
         if let Some(endpoint) = &self.opts.datastore_endpoint {
             cmd.arg("--datastore-endpoint").arg(endpoint);
         }
@@ -345,7 +346,7 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 /// The last `lines` lines of `text`.
-fn tail(text: &str, lines: usize) -> String {
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }

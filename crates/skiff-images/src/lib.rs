@@ -8,7 +8,9 @@
 pub mod config;
 pub mod containerd;
 pub mod import;
+pub mod lifeline;
 
 pub use config::{ConfigError, ContainerdConfig};
-pub use containerd::{ManagedContainerd, StartError};
+pub use containerd::{ManagedContainerd, OnOwnerExit, StartError};
 pub use import::{ImportError, import_dir, import_tarball, import_tarball_into};
+pub use lifeline::Lifeline;

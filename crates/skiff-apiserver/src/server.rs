@@ -45,7 +45,9 @@ pub struct ApiServerConfig {
     pub compaction_interval: Duration,
     /// How much store history compaction keeps.
     pub compaction_retention: Duration,
-    /// Events each resource's watch cache keeps for watch resume.
+    /// Events each resource's watch cache keeps for watch resume and for
+    /// watchers catching up after a burst (upstream's watch cache grows to
+    /// 100Ki events); at most 64 MiB of objects per resource either way.
     pub watch_history: usize,
     /// The port the `kubernetes` Service targets (the HTTPS port).
     pub https_port: u16,
@@ -62,7 +64,7 @@ impl Default for ApiServerConfig {
             node_port_range: 30000..=32767,
             compaction_interval: Duration::from_secs(60),
             compaction_retention: Duration::from_secs(300),
-            watch_history: 10_000,
+            watch_history: 100 * 1024,
             https_port: 6443,
             default_not_ready_toleration_seconds: skiff_api::defaults::UPSTREAM_DEFAULT_TOLERATION_SECONDS,
         }

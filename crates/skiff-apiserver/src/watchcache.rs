@@ -2,9 +2,11 @@
 //! per storage resource (`pods`, `deployments`, ...). Lists, gets and watches
 //! are served from it.
 //!
-//! Each cached object keeps its parsed JSON (for selectors and tables) and its
-//! serialised bytes with `metadata.resourceVersion` set, so a list is a
-//! concatenation. Each resource keeps a bounded history of recent events for
+//! Each cached object keeps its serialised bytes with
+//! `metadata.resourceVersion` set, so a list is a concatenation, and only the
+//! small part of its parsed JSON that label and field selectors read (a full
+//! `serde_json::Value` costs about ten times the JSON it came from); the
+//! rare readers that need the whole object parse the bytes again. Each resource keeps a bounded history of recent events for
 //! watch resume (older revisions: 410 Gone) and a bounded broadcast channel
 //! per resource: a watcher that falls too far behind is dropped, never
 //! blocking the others.
@@ -26,18 +28,86 @@ use tokio::sync::{broadcast, watch};
 /// The prefix every API object lives under.
 pub const REGISTRY_PREFIX: &str = "/registry/";
 
-/// How many events each watcher may fall behind before it is dropped.
+/// How many live events each watcher may fall behind before it has to
+/// catch up from the history instead.
 const WATCHER_BUFFER: usize = 4096;
+/// The most bytes (of objects' JSON) one resource's history holds, whatever its event limit.
+const HISTORY_BYTES: usize = 64 << 20;
 
 /// One object as the cache holds it.
 #[derive(Debug)]
 pub struct CachedObject {
     pub key: String,
-    /// The stored object (storage version) with `metadata.resourceVersion` set.
-    pub value: Value,
-    /// `value` serialised as compact JSON.
+    /// The fields selectors read (see [`SELECTABLE`]), in the stored object's shape.
+    pub fields: Value,
+    /// The stored object (storage version) with `metadata.resourceVersion` set, as compact JSON.
     pub json: Bytes,
     pub mod_revision: Revision,
+}
+
+/// The paths kept in [`CachedObject::fields`]: labels and every field label
+/// of `skiff_api::selector::field` in any kind (and the stored paths that
+/// upstream's field labels of events.k8s.io read).
+pub const SELECTABLE: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.labels",
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "spec.unschedulable",
+    "spec.clusterIP",
+    "spec.type",
+    "status.phase",
+    "status.podIP",
+    "status.podIPs",
+    "status.nominatedNodeName",
+    "status.replicas",
+    "status.succeeded",
+    "involvedObject",
+    "regarding",
+    "reason",
+    "reportingComponent",
+    "reportingController",
+    "source",
+    "deprecatedSource",
+    "type",
+];
+
+/// Copies the [`SELECTABLE`] paths of `obj` into a new, small object.
+fn project(obj: &Value) -> Value {
+    let mut out = Value::Object(serde_json::Map::new());
+    for path in SELECTABLE {
+        let mut src = obj;
+        let mut found = true;
+        for seg in path.split('.') {
+            match src.get(seg) {
+                Some(v) => src = v,
+                None => {
+                    found = false;
+                    break;
+                }
+            }
+        }
+        if !found {
+            continue;
+        }
+        let mut dst = &mut out;
+        let mut segs = path.split('.').peekable();
+        while let Some(seg) = segs.next() {
+            let Some(map) = dst.as_object_mut() else { break };
+            if segs.peek().is_none() {
+                map.insert(seg.to_string(), src.clone());
+                break;
+            }
+            dst = map
+                .entry(seg.to_string())
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        }
+    }
+    out
 }
 
 impl CachedObject {
@@ -50,15 +120,26 @@ impl CachedObject {
         let json = Bytes::from(serde_json::to_vec(&value).ok()?);
         Some(CachedObject {
             key: key.to_string(),
-            value,
+            fields: project(&value),
             json,
             mod_revision: revision,
         })
     }
 
+    /// The whole stored object, parsed again from [`CachedObject::json`]
+    /// (`Null` if that ever failed, which `from_stored` rules out).
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
     /// `metadata.namespace`, if any.
     pub fn namespace(&self) -> Option<&str> {
-        self.value["metadata"]["namespace"].as_str()
+        self.fields["metadata"]["namespace"].as_str()
+    }
+
+    /// `metadata.name`.
+    pub fn name(&self) -> Option<&str> {
+        self.fields["metadata"]["name"].as_str()
     }
 }
 
@@ -95,6 +176,8 @@ pub struct CacheEvent {
 struct Bucket {
     objects: BTreeMap<String, Arc<CachedObject>>,
     history: VecDeque<Arc<CacheEvent>>,
+    /// The JSON bytes of the objects of `history`.
+    history_bytes: usize,
     /// Every event with a revision greater than this is in `history`.
     history_start: Revision,
     tx: broadcast::Sender<Arc<CacheEvent>>,
@@ -105,6 +188,7 @@ impl Bucket {
         Bucket {
             objects: BTreeMap::new(),
             history: VecDeque::new(),
+            history_bytes: 0,
             history_start,
             tx: broadcast::channel(WATCHER_BUFFER).0,
         }
@@ -357,11 +441,12 @@ impl WatchCache {
             }
         };
         let ev = Arc::new(ev);
+        b.history_bytes += ev.object.json.len();
         b.history.push_back(ev.clone());
-        while b.history.len() > self.history_limit {
-            if let Some(old) = b.history.pop_front() {
-                b.history_start = old.revision;
-            }
+        while b.history.len() > self.history_limit || b.history_bytes > HISTORY_BYTES {
+            let Some(old) = b.history.pop_front() else { break };
+            b.history_bytes -= old.object.json.len();
+            b.history_start = old.revision;
         }
         let _ = b.tx.send(ev);
         self.rev.send_replace(revision);
@@ -475,7 +560,53 @@ mod tests {
         c.apply(WatchEvent::Delete { prev: p, revision: 5 });
         let sub = c.subscribe("pods", Some(4)).unwrap();
         assert_eq!(sub.backlog[0].kind, EventKind::Deleted);
-        assert_eq!(sub.backlog[0].object.value["metadata"]["resourceVersion"], "5");
+        assert_eq!(sub.backlog[0].object.value()["metadata"]["resourceVersion"], "5");
+    }
+
+    #[test]
+    fn selectors_read_the_same_values_from_the_kept_fields() {
+        let pod = serde_json::json!({
+            "metadata": {"name": "p", "namespace": "d", "labels": {"app": "x"}, "uid": "u",
+                "managedFields": [{"manager": "m"}], "annotations": {"a": "b"}},
+            "spec": {"nodeName": "n1", "restartPolicy": "Always", "schedulerName": "s",
+                "serviceAccountName": "sa", "hostNetwork": true, "containers": [{"name": "c"}]},
+            "status": {"phase": "Running", "podIP": "10.0.0.1", "podIPs": [{"ip": "10.0.0.1"}],
+                "nominatedNodeName": "n2", "conditions": [{"type": "Ready"}]},
+        });
+        let event = serde_json::json!({
+            "metadata": {"name": "e", "namespace": "d"},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": "d", "uid": "u",
+                "apiVersion": "v1", "resourceVersion": "3", "fieldPath": "spec"},
+            "regarding": {"kind": "Pod", "name": "p"}, "reason": "Scheduled", "type": "Normal",
+            "source": {"component": "sched"}, "deprecatedSource": {"component": "sched"},
+            "reportingComponent": "sched", "reportingController": "sched", "message": "long text",
+        });
+        let misc = serde_json::json!({
+            "metadata": {"name": "m"}, "type": "Opaque",
+            "spec": {"unschedulable": true, "clusterIP": "10.43.0.1", "type": "ClusterIP"},
+            "status": {"phase": "Active", "replicas": 3, "succeeded": 2},
+        });
+        let registry = skiff_api::registry::Registry::builtin();
+        for def in registry.all() {
+            let fields = skiff_api::selector::field::kind_fields(def)
+                .iter()
+                .chain(&["metadata.name", "metadata.namespace"]);
+            for field in fields {
+                for obj in [&pod, &event, &misc] {
+                    let kept = project(obj);
+                    assert_eq!(
+                        skiff_api::selector::field::field_values(def, &kept, field),
+                        skiff_api::selector::field::field_values(def, obj, field),
+                        "{} {field}",
+                        def.kind
+                    );
+                    assert_eq!(kept["metadata"].get("labels"), obj["metadata"].get("labels"));
+                }
+            }
+        }
+        let kept = project(&pod);
+        assert!(kept["metadata"].get("managedFields").is_none());
+        assert!(kept["spec"].get("containers").is_none());
     }
 
     #[tokio::test]

@@ -42,7 +42,7 @@ fn quotas_of(server: &ApiServer, ns: &str) -> Vec<Quota> {
         .snapshot("resourcequotas", Some(ns))
         .items
         .iter()
-        .map(|o| Quota::from_json(&o.value))
+        .map(|o| Quota::from_json(&o.value()))
         .filter(|q| !q.hard.is_empty())
         .collect();
     quotas.sort_by(|a, b| a.name.cmp(&b.name));
@@ -68,10 +68,9 @@ pub fn usage_in_cache(server: &ApiServer, ns: &str, quota: &Quota) -> ResourceLi
             objects.push((def.plural, def.group, item));
         }
     }
-    quota.usage(
-        objects.iter().map(|(p, g, o)| (*p, *g, &o.value)),
-        jiff::Timestamp::now(),
-    )
+    let values: Vec<(&str, &str, serde_json::Value)> =
+        objects.iter().map(|(p, g, o)| (*p, *g, o.value())).collect();
+    quota.usage(values.iter().map(|(p, g, v)| (*p, *g, v)), jiff::Timestamp::now())
 }
 
 /// Checks a create of `obj` (defaulted and validated) against the quotas of

@@ -199,10 +199,7 @@ pub(crate) async fn delete_collection(ctx: Ctx, body: Body) -> ApiResult<Respons
         .snapshot(ctx.def.storage_resource, ctx.namespace());
     let mut items = Vec::new();
     for obj in snap.items.iter().filter(|o| filter.matches(o)) {
-        let name = obj.value["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let name = obj.name().unwrap_or_default().to_string();
         match delete_one(&ctx, &name, &opts).await {
             Ok(_) => items.push(served_value(&ctx, obj)),
             Err(e) if e.code == 404 => {}

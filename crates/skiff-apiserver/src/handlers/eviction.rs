@@ -122,7 +122,7 @@ fn budget_key(ctx: &Ctx, ns: &str, pod: &Value) -> ApiResult<Option<String>> {
         .items
         .iter()
         .filter(|o| {
-            let sel = o.value["spec"].get("selector").cloned().unwrap_or(Value::Null);
+            let sel = o.value()["spec"].get("selector").cloned().unwrap_or(Value::Null);
             LabelSelector::from_label_selector(&sel).is_ok_and(|s| s.matches(labels))
         })
         .map(|o| o.key.clone())

@@ -57,8 +57,8 @@ impl Filter {
         {
             return false;
         }
-        (self.label.is_empty() || self.label.matches(obj.value["metadata"].get("labels")))
-            && (self.field.is_empty() || self.field.matches(&obj.value))
+        (self.label.is_empty() || self.label.matches(obj.fields["metadata"].get("labels")))
+            && (self.field.is_empty() || self.field.matches(&obj.fields))
     }
 
     fn is_trivial(&self) -> bool {

@@ -71,9 +71,9 @@ pub(crate) fn served_as_stored(ctx: &Ctx) -> bool {
 /// The served form of a cached object.
 pub(crate) fn served_value(ctx: &Ctx, obj: &CachedObject) -> Value {
     if served_as_stored(ctx) {
-        obj.value.clone()
+        obj.value()
     } else {
-        conversion::from_storage(&ctx.server.registry, &ctx.def, obj.value.clone())
+        conversion::from_storage(&ctx.server.registry, &ctx.def, obj.value())
     }
 }
 

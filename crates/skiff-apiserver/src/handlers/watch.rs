@@ -3,8 +3,12 @@
 //! than the cache's history), sends synthetic ADDED events for the initial
 //! state when asked (`sendInitialEvents=true` ends them with a BOOKMARK
 //! annotated `k8s.io/initial-events-end`), periodic BOOKMARKs, Table events
-//! for `kubectl get -w`, and ends at `timeoutSeconds`.
+//! for `kubectl get -w`, and ends at `timeoutSeconds`. A watcher that falls
+//! behind the live broadcast catches up from the cache's history and is only
+//! dropped (410) once even that no longer reaches back to its last event.
 
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -131,6 +135,7 @@ pub(crate) async fn watch(ctx: Ctx) -> ApiResult<Response> {
     };
     let table = include.is_some();
     let cache = ctx.server.cache.clone();
+    let resource = ctx.def.storage_resource;
     let enc = Encoder { ctx, include };
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
@@ -153,9 +158,22 @@ pub(crate) async fn watch(ctx: Ctx) -> ApiResult<Response> {
             last = last.max(ev.revision);
         }
         let mut rx = sub.rx;
+        let mut backlog: VecDeque<Arc<CacheEvent>> = VecDeque::new();
         let mut tick = tokio::time::interval(BOOKMARK_EVERY);
         tick.tick().await;
         loop {
+            if let Some(ev) = backlog.pop_front() {
+                if ev.revision <= last {
+                    continue;
+                }
+                last = ev.revision;
+                if let Some(kind) = filtered(&filter, &ev)
+                    && tx.send(Ok(enc.event(kind.as_str(), &ev.object))).await.is_err()
+                {
+                    return;
+                }
+                continue;
+            }
             let bytes = tokio::select! {
                 _ = tx.closed() => return,
                 _ = tokio::time::sleep_until(deadline) => return,
@@ -174,9 +192,20 @@ pub(crate) async fn watch(ctx: Ctx) -> ApiResult<Response> {
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        tracing::info!("dropping a watcher that fell too far behind");
-                        let _ = tx.send(Ok(enc.error(&ApiError::gone("too old resource version: watcher fell behind")))).await;
-                        return;
+                        // Catch up from the cache's history; only a watcher
+                        // that fell behind even that is dropped.
+                        match cache.subscribe(resource, Some(last)) {
+                            Ok(resumed) => {
+                                rx = resumed.rx;
+                                backlog = resumed.backlog.into();
+                                continue;
+                            }
+                            Err(WatchStartError::TooOld { .. }) => {
+                                tracing::info!("dropping a watcher that fell behind the watch cache's history");
+                                let _ = tx.send(Ok(enc.error(&ApiError::gone("too old resource version: watcher fell behind")))).await;
+                                return;
+                            }
+                        }
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },

@@ -207,7 +207,7 @@ pub(crate) async fn create_object(ctx: &Ctx, mut obj: Value) -> ApiResult<Value>
 fn check_namespace_open(ctx: &Ctx, ns: &str) -> ApiResult<()> {
     match ctx.server.cache.get(&format!("/registry/namespaces/{ns}")) {
         None => Err(ApiError::not_found("namespaces", "", ns)),
-        Some(obj) if obj.value["status"]["phase"] == "Terminating" => Err(ApiError::forbidden(format!(
+        Some(obj) if obj.fields["status"]["phase"] == "Terminating" => Err(ApiError::forbidden(format!(
             "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
             skiff_api::status::qualified_resource(ctx.def.plural, ctx.def.group),
             ctx.path.name.as_deref().unwrap_or_default()

@@ -101,7 +101,7 @@ pub fn user_of(namespace: &str, name: &str) -> UserInfo {
 pub(crate) fn lookup(server: &ApiServer, plural: &str, namespace: &str, name: &str) -> Option<Value> {
     let def = server.registry.find("", "v1", plural)?;
     let cached = server.cache.get(&def.key(Some(namespace), name))?;
-    Some(cached.value.clone())
+    Some(cached.value())
 }
 
 /// `metadata.uid` of an object.

@@ -156,7 +156,7 @@ fn pod_of(ctx: &Ctx) -> ApiResult<Value> {
     ctx.server
         .cache
         .get(&ctx.key())
-        .map(|o| o.value.clone())
+        .map(|o| o.value())
         .ok_or_else(|| ApiError::not_found(ctx.def.plural, ctx.def.group, ctx.name()))
 }
 
@@ -268,7 +268,7 @@ fn node_endpoint(ctx: &Ctx, pod: &Value) -> ApiResult<(std::net::IpAddr, u16)> {
         .cache
         .get(&nodes.key(None, node_name))
         .ok_or_else(|| ApiError::not_found("nodes", "", node_name))?;
-    let node = &node.value;
+    let node = &node.value();
     let addresses = node["status"]["addresses"]
         .as_array()
         .cloned()

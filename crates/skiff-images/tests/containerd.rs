@@ -1,8 +1,12 @@
 //! End to end against a real containerd: builds the local images with
 //! `scripts/build-images.sh`, starts a skiff-managed containerd on its own
 //! socket, imports the images directory, runs a busybox container that
-//! prints "hello", and stops containerd. Skipped (with a message) when
+//! prints "hello", and stops containerd; and what happens to a managed
+//! containerd, its shims, containers and mounts when its owner dies without
+//! stopping it (both `OnOwnerExit` modes, adoption by the next containerd). Skipped (with a message) when
 //! containerd, ctr or runc is missing or the test is not run as root.
+
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

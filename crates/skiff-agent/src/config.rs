@@ -42,6 +42,12 @@ pub struct AgentConfig {
     /// The cluster's pod network (all nodes' podCIDRs): traffic from it to
     /// anywhere outside it is masqueraded (default 10.42.0.0/16).
     pub cluster_cidr: ipnet::Ipv4Net,
+    /// Run the service proxy (nftables `table ip skiff`) on this host
+    /// (`--disable-kube-proxy` turns it off).
+    pub service_proxy: bool,
+    /// Route other nodes' podCIDRs and masquerade pod traffic leaving the
+    /// cluster (`--disable-pod-routes` turns it off).
+    pub pod_routes: bool,
 }
 
 impl AgentConfig {
@@ -62,6 +68,8 @@ impl AgentConfig {
             max_pods: 110,
             ctr_binary: "ctr".to_string(),
             cluster_cidr: ipnet::Ipv4Net::new_assert(Ipv4Addr::new(10, 42, 0, 0), 16),
+            service_proxy: true,
+            pod_routes: true,
             data_dir,
         }
     }

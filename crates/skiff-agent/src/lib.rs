@@ -18,6 +18,7 @@ pub mod probes;
 pub mod proxy;
 pub mod routes;
 pub mod spec;
+pub mod supervise;
 pub mod volumes;
 
 pub use config::AgentConfig;
@@ -39,8 +40,10 @@ pub enum AgentError {
 
 /// Runs the node agent: connects to the runtime, imports the air-gap images
 /// of `cfg.images_dir()`, registers the Node, keeps its Lease and status
-/// fresh, writes the pod network config once the node has a podCIDR, and
-/// runs the node's pods. Returns only on a start-up error.
+/// fresh, runs the service proxy and pod routes (when `cfg` enables them;
+/// restarted with back-off on failure), writes the pod network config once
+/// the node has a podCIDR, and runs the node's pods. Returns only on a
+/// start-up error.
 pub async fn run(client: kube::Client, cfg: AgentConfig) -> Result<(), AgentError> {
     let cri = CriClient::connect(&cfg.container_runtime_endpoint).await?;
     let (runtime_name, runtime_version) = cri.version().await?;
@@ -61,6 +64,7 @@ pub async fn run(client: kube::Client, cfg: AgentConfig) -> Result<(), AgentErro
     tokio::spawn(node::lease_loop(client.clone(), cfg.node_name.clone(), node_uid));
     tokio::spawn(node::status_loop(client.clone(), cfg.clone(), report));
     tokio::spawn(volumes::local_path::run(client.clone(), cfg.clone()));
+    start_network(&client, &cfg);
     let cidr = node::wait_pod_cidr(&client, &cfg.node_name).await;
     let conf = cni::write_config(&cfg, &cidr)?;
     tracing::info!(pod_cidr = %cidr, conf = %conf.display(), "pod network configured");
@@ -69,4 +73,24 @@ pub async fn run(client: kube::Client, cfg: AgentConfig) -> Result<(), AgentErro
     let probes = pods::seams::Probes::new(manager);
     pods::run(client, cfg, cri, probes, Some(events)).await;
     Ok(())
+}
+
+/// Starts the service proxy and the pod routes as supervised tasks when
+/// `cfg` enables them.
+fn start_network(client: &kube::Client, cfg: &AgentConfig) {
+    if cfg.service_proxy {
+        let (client, mut proxy_cfg) = (client.clone(), proxy::ProxyConfig::from_agent(cfg));
+        proxy_cfg.cluster_cidr = cfg.cluster_cidr;
+        tokio::spawn(supervise::supervise("service proxy", move || {
+            proxy::sync::run_with(client.clone(), proxy_cfg.clone())
+        }));
+        tracing::info!(cluster_cidr = %cfg.cluster_cidr, "service proxy started");
+    }
+    if cfg.pod_routes {
+        let (client, cfg) = (client.clone(), cfg.clone());
+        tracing::info!(cluster_cidr = %cfg.cluster_cidr, "pod routes started");
+        tokio::spawn(supervise::supervise("pod routes", move || {
+            routes::run(client.clone(), cfg.clone())
+        }));
+    }
 }

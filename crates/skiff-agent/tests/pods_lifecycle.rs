@@ -60,6 +60,9 @@ impl Env {
         cfg.cni_conf_dir = self.node.cni_conf_dir();
         cfg.cni_bridge = self.node.bridge().to_string();
         cfg.node_api_port = self.node.node_api_port();
+        // Tests run in parallel on the host: no host-wide nftables or routes.
+        cfg.service_proxy = false;
+        cfg.pod_routes = false;
         cfg
     }
 }

@@ -13,7 +13,10 @@
 //! [`AGENT_USER`] in group [`NODES_GROUP`]; agents join with it.
 //!
 //! Service-account JWTs (see [`crate::serviceaccount_token`]) are accepted
-//! when [`Authenticator::with_service_accounts`] was given a verifier.
+//! when [`Authenticator::with_service_accounts`] was given a verifier, and
+//! bootstrap tokens (see [`crate::bootstrap`]) with
+//! [`Authenticator::with_bootstrap_tokens`]; anonymous requests may then also
+//! read `kube-public/cluster-info`.
 //!
 //! Must not: authorize. Whether a user may do something is decided later.
 
@@ -123,6 +126,7 @@ pub struct TokenFileError {
 pub struct Authenticator {
     tokens: Vec<(String, UserInfo)>,
     service_accounts: Option<crate::serviceaccount_token::TokenAuthenticator>,
+    bootstrap: Option<crate::bootstrap::BootstrapTokenAuthenticator>,
 }
 
 impl Authenticator {
@@ -146,6 +150,15 @@ impl Authenticator {
         self
     }
 
+    /// Also accepts bootstrap tokens (and lets anonymous requests reach cluster-info).
+    pub fn with_bootstrap_tokens(
+        mut self,
+        b: crate::bootstrap::BootstrapTokenAuthenticator,
+    ) -> Authenticator {
+        self.bootstrap = Some(b);
+        self
+    }
+
     /// The user of a request: `peer` (the connection's verified client
     /// certificate) first, then a bearer token, then anonymous on public paths.
     pub fn authenticate(
@@ -164,7 +177,9 @@ impl Authenticator {
             let token = token.ok_or(AuthnError::InvalidToken)?;
             return self.user_for_token(&token).ok_or(AuthnError::InvalidToken);
         }
-        if PUBLIC_PATHS.contains(&path) {
+        if PUBLIC_PATHS.contains(&path)
+            || (self.bootstrap.is_some() && path == crate::bootstrap::CLUSTER_INFO_PATH)
+        {
             return Ok(UserInfo::anonymous());
         }
         Err(AuthnError::NoCredentials)
@@ -179,11 +194,14 @@ impl Authenticator {
                 found = Some(user);
             }
         }
-        match (found, &self.service_accounts) {
-            (Some(user), _) => Some(user.clone()),
-            (None, Some(sa)) => sa.authenticate(token),
-            (None, None) => None,
+        if let Some(user) = found {
+            return Some(user.clone());
         }
+        let sa = self
+            .service_accounts
+            .as_ref()
+            .and_then(|sa| sa.authenticate(token));
+        sa.or_else(|| self.bootstrap.as_ref().and_then(|b| b.authenticate(token)))
     }
 }
 
@@ -243,7 +261,7 @@ pub fn strip_websocket_token(headers: &mut HeaderMap) {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -11,6 +11,7 @@
 pub mod admission;
 pub mod allocator;
 pub mod authn;
+pub mod bootstrap;
 pub mod discovery;
 pub mod errors;
 pub mod handlers;

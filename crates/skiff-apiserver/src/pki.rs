@@ -227,6 +227,28 @@ impl Pki {
         Ok(cert.pem())
     }
 
+    /// Signs the public key of a PEM certificate signing request as a serving
+    /// certificate for `sans`, with CN `name` and one O per group. As with
+    /// [`Pki::sign_client_csr`], the caller decides what is asked for.
+    pub fn sign_serving_csr(
+        &self,
+        csr_pem: &str,
+        name: &str,
+        groups: &[String],
+        sans: &[San],
+    ) -> Result<String, PkiError> {
+        let mut csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(PkiError::Csr)?;
+        let mut params = leaf_params(name, groups)?;
+        params.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_, _>>()?;
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        csr.params = params;
+        let cert = csr.signed_by(&self.issuer).map_err(|source| PkiError::Generate {
+            what: "serving certificate",
+            source,
+        })?;
+        Ok(cert.pem())
+    }
+
     fn sign_new_key(&self, params: CertificateParams, what: &'static str) -> Result<CertKey, PkiError> {
         let key = new_key(what)?;
         let cert = params

@@ -179,6 +179,9 @@ async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     match authn.authenticate(req.headers(), req.uri().path(), peer.as_ref()) {
         Ok(user) => {
+            if let Err(err) = crate::bootstrap::authz::authorize(&user, req.method(), req.uri()) {
+                return Ok(authn::error_response(&err));
+            }
             authn::strip_websocket_token(req.headers_mut());
             req.extensions_mut().insert(user);
             req.extensions_mut().insert(ConnectInfo(remote));

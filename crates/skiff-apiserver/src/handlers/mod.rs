@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)] // ApiError is the API-facing error; handlers move it on unchanged.
 
 mod create;
+mod csr;
 mod delete;
 mod eviction;
 mod list;
@@ -131,6 +132,9 @@ async fn dispatch(server: Arc<ApiServer>, req: Request) -> ApiResult<Response> {
         (None, true, &Method::GET) if ctx.query.watch || ctx.path.legacy_watch => watch::watch(ctx).await,
         (None, false, &Method::GET) => list::list(ctx).await,
         (None, true, &Method::GET) => read::get(ctx, Target::Main).await,
+        (None, false, &Method::POST) if csr::is_csr(&ctx.def) => {
+            csr::create(ctx, body, &parts.extensions).await
+        }
         (None, false, &Method::POST) => create::create(ctx, body).await,
         (None, true, &Method::PUT) => update::put(ctx, body, Target::Main).await,
         (None, true, &Method::PATCH) => patch::patch(ctx, body, Target::Main).await,
@@ -139,6 +143,8 @@ async fn dispatch(server: Arc<ApiServer>, req: Request) -> ApiResult<Response> {
         (Some("status"), true, &Method::GET) => read::get(ctx, Target::Status).await,
         (Some("status"), true, &Method::PUT) => update::put(ctx, body, Target::Status).await,
         (Some("status"), true, &Method::PATCH) => patch::patch(ctx, body, Target::Status).await,
+        (Some("approval"), true, &Method::GET) => read::get(ctx, Target::Main).await,
+        (Some("approval"), true, &Method::PUT) => csr::approval(ctx, body).await,
         (Some("scale"), true, &Method::GET) => scale::get(ctx).await,
         (Some("scale"), true, &Method::PUT) => scale::put(ctx, body).await,
         (Some("scale"), true, &Method::PATCH) => scale::patch(ctx, body).await,

@@ -144,6 +144,25 @@ fn csr_signing_uses_the_callers_identity_not_the_requested_one() {
 }
 
 #[test]
+fn serving_csr_signing_puts_the_given_names_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::load_or_create(dir.path(), &sans(&[])).unwrap();
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let csr = CertificateParams::default()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap();
+    let names = [San::parse("10.0.0.7").unwrap(), San::parse("n7").unwrap()];
+    let cert = pki
+        .sign_serving_csr(&csr, "system:node:n7", &["system:nodes".to_string()], &names)
+        .unwrap();
+    let info = inspect(Path::new("n7.crt"), &cert).unwrap();
+    assert_eq!(info.common_name, "system:node:n7");
+    assert_eq!(info.sans, names.into_iter().collect());
+}
+
+#[test]
 fn san_parsing_accepts_ips_and_dns_names_only() {
     assert_eq!(
         San::parse("10.0.0.1").unwrap(),

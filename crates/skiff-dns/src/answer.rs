@@ -1,13 +1,19 @@
 //! Building the answer to one question about a cluster name from Services
-//! and EndpointSlices, as CoreDNS's kubernetes plugin does.
+//! and EndpointSlices, as CoreDNS's kubernetes plugin does (the "Kubernetes
+//! DNS-Based Service Discovery" specification): A/AAAA, SRV, CNAME for
+//! ExternalName, per-endpoint names of headless Services, pod names, the
+//! zone's SOA/NS, NXDOMAIN for names that do not exist and NODATA for names
+//! that exist without records of the asked type. Reverse names are
+//! [`crate::reverse`]'s; chasing CNAME targets is the server's.
 
 use std::net::IpAddr;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, SOA, SRV};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointSlice};
+use rand::seq::SliceRandom;
 
 use crate::lookup::Lookup;
 use crate::names::{ClusterName, ip_label, parse};
@@ -35,7 +41,8 @@ pub struct Zone {
 }
 
 impl Zone {
-    fn name(&self, s: &str) -> Option<Name> {
+    /// `s` (without the final dot) as a DNS name.
+    pub(crate) fn name(&self, s: &str) -> Option<Name> {
         Name::from_ascii(format!("{s}.")).ok()
     }
 
@@ -55,7 +62,8 @@ impl Zone {
         Some(Record::from_rdata(apex, self.ttl, RData::SOA(soa)))
     }
 
-    fn rec(&self, name: &Name, data: RData) -> Record {
+    /// A record of this zone's TTL.
+    pub(crate) fn rec(&self, name: &Name, data: RData) -> Record {
         Record::from_rdata(name.clone(), self.ttl, data)
     }
 }
@@ -68,12 +76,14 @@ fn addr_rdata(ip: IpAddr, qtype: RecordType) -> Option<RData> {
     }
 }
 
-fn is_headless(svc: &Service) -> bool {
+/// True for a Service without a virtual IP (`clusterIP: None`).
+pub(crate) fn is_headless(svc: &Service) -> bool {
     let ip = svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref());
     matches!(ip, None | Some("") | Some("None"))
 }
 
-fn cluster_ips(svc: &Service) -> Vec<IpAddr> {
+/// The Service's ClusterIPs.
+pub(crate) fn cluster_ips(svc: &Service) -> Vec<IpAddr> {
     let Some(spec) = svc.spec.as_ref() else {
         return Vec::new();
     };
@@ -92,7 +102,7 @@ fn external_name(svc: &Service) -> Option<&str> {
 }
 
 /// Ready endpoints (a missing `ready` condition counts as ready, as the API says).
-fn ready_endpoints(slices: &[std::sync::Arc<EndpointSlice>]) -> Vec<(&EndpointSlice, &Endpoint)> {
+pub(crate) fn ready_endpoints(slices: &[std::sync::Arc<EndpointSlice>]) -> Vec<(&EndpointSlice, &Endpoint)> {
     slices
         .iter()
         .flat_map(|s| s.endpoints.iter().map(move |e| (s.as_ref(), e)))
@@ -100,7 +110,8 @@ fn ready_endpoints(slices: &[std::sync::Arc<EndpointSlice>]) -> Vec<(&EndpointSl
         .collect()
 }
 
-fn endpoint_label(e: &Endpoint) -> String {
+/// The first label of an endpoint's own name: its hostname, else its IP with dashes.
+pub(crate) fn endpoint_label(e: &Endpoint) -> String {
     match &e.hostname {
         Some(h) if !h.is_empty() => h.clone(),
         _ => e
@@ -114,10 +125,10 @@ fn endpoint_label(e: &Endpoint) -> String {
 
 /// Answers `qname`/`qtype`; `None` when the name is not the cluster's (forward it).
 pub fn answer(zone: &Zone, lookup: &dyn Lookup, qname: &Name, qtype: RecordType) -> Option<Answer> {
-    let text = qname.to_ascii();
-    if let Some(ptr) = reverse(zone, lookup, qname, &text) {
+    if let Some(ptr) = crate::reverse::ptr(zone, lookup, qname) {
         return Some(ptr);
     }
+    let text = qname.to_ascii();
     let parsed = parse(&text, &zone.domain)?;
     let mut a = Answer::default();
     let found = match parsed {
@@ -142,10 +153,7 @@ pub fn answer(zone: &Zone, lookup: &dyn Lookup, qname: &Name, qtype: RecordType)
             true
         }
         ClusterName::Service { ns, name } => match lookup.service(&ns, &name) {
-            Some(svc) => {
-                service(zone, lookup, &svc, qname, qtype, &mut a);
-                true
-            }
+            Some(svc) => service(zone, lookup, &svc, qname, qtype, &mut a),
             None => false,
         },
         ClusterName::Endpoint { ns, name, host } => {
@@ -203,35 +211,58 @@ fn has_port(svc: &Service, port: &str, proto: &str) -> bool {
         })
 }
 
-fn service(zone: &Zone, lookup: &dyn Lookup, svc: &Service, qname: &Name, qtype: RecordType, a: &mut Answer) {
+/// Records of a Service's own name; false when the name does not exist
+/// (a headless Service without ready endpoints, as CoreDNS and the spec say).
+fn service(
+    zone: &Zone,
+    lookup: &dyn Lookup,
+    svc: &Service,
+    qname: &Name,
+    qtype: RecordType,
+    a: &mut Answer,
+) -> bool {
     if let Some(ext) = external_name(svc) {
         if let Some(target) = zone.name(ext.trim_end_matches('.')) {
             a.answers.push(zone.rec(qname, RData::CNAME(CNAME(target))));
         }
-        return;
+        return true;
     }
     if qtype == RecordType::SRV {
         srv(zone, lookup, svc, None, a);
-        return;
+        return true;
     }
     if is_headless(svc) {
         let (ns, name) = ns_name(svc);
         let slices = lookup.slices(ns, name);
-        for (_, e) in ready_endpoints(&slices) {
-            for ip in e.addresses.iter().filter_map(|s| s.parse::<IpAddr>().ok()) {
-                a.answers
-                    .extend(addr_rdata(ip, qtype).map(|d| zone.rec(qname, d)));
-            }
+        let ready = ready_endpoints(&slices);
+        if ready.is_empty() {
+            return false;
         }
+        let mut ips: Vec<IpAddr> = ready
+            .iter()
+            .flat_map(|(_, e)| e.addresses.iter().filter_map(|s| s.parse::<IpAddr>().ok()))
+            .collect();
+        ips.sort();
+        ips.dedup();
+        // Round robin, as CoreDNS's loadbalance plugin: clients that take the
+        // first address spread over the endpoints.
+        ips.shuffle(&mut rand::rng());
+        a.answers.extend(
+            ips.into_iter()
+                .filter_map(|ip| addr_rdata(ip, qtype))
+                .map(|d| zone.rec(qname, d)),
+        );
     } else {
         for ip in cluster_ips(svc) {
             a.answers
                 .extend(addr_rdata(ip, qtype).map(|d| zone.rec(qname, d)));
         }
     }
+    true
 }
 
-fn ns_name(svc: &Service) -> (&str, &str) {
+/// The Service's namespace and name.
+pub(crate) fn ns_name(svc: &Service) -> (&str, &str) {
     (
         svc.metadata.namespace.as_deref().unwrap_or_default(),
         svc.metadata.name.as_deref().unwrap_or_default(),
@@ -298,25 +329,6 @@ fn srv(zone: &Zone, lookup: &dyn Lookup, svc: &Service, want: Option<(&str, &str
         }
     }
     found
-}
-
-/// PTR for a Service's cluster IP; `None` for other reverse names (forwarded).
-fn reverse(zone: &Zone, lookup: &dyn Lookup, qname: &Name, text: &str) -> Option<Answer> {
-    let rest = text.to_ascii_lowercase();
-    let rest = rest.trim_end_matches('.').strip_suffix(".in-addr.arpa")?;
-    let mut octets: Vec<&str> = rest.split('.').collect();
-    octets.reverse();
-    let ip: IpAddr = octets.join(".").parse().ok()?;
-    let svc = lookup
-        .services()
-        .into_iter()
-        .find(|s| !is_headless(s) && cluster_ips(s).contains(&ip))?;
-    let (ns, name) = ns_name(&svc);
-    let target = zone.name(&format!("{name}.{ns}.svc.{}", zone.domain))?;
-    Some(Answer {
-        answers: vec![zone.rec(qname, RData::PTR(PTR(target)))],
-        ..Answer::default()
-    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use crate::config::{DnsConfig, DnsError, host_resolvers};
+use crate::config::{DnsConfig, DnsError, host_resolvers, without_self};
 
 /// Where and how the server's cluster DNS runs.
 #[derive(Debug, Clone)]
@@ -28,7 +28,11 @@ pub async fn start(client: kube::Client, e: Embedded) -> Result<tokio::task::Joi
     let cfg = DnsConfig {
         listen: vec![SocketAddr::new(e.endpoint_ip, e.port)],
         cluster_domain: e.cluster_domain,
-        upstreams: host_resolvers("/etc/resolv.conf"),
+        upstreams: without_self(
+            &host_resolvers("/etc/resolv.conf"),
+            &[],
+            &[e.cluster_ip, e.endpoint_ip],
+        ),
         ttl: 5,
     };
     Ok(tokio::spawn(async move {

@@ -6,11 +6,14 @@
 //! `kube-dns` Service in `kube-system`.
 
 pub mod answer;
+pub mod chase;
 pub mod config;
 pub mod embed;
+pub mod forward;
 pub mod kube_dns;
 pub mod lookup;
 pub mod names;
+pub mod reverse;
 pub mod server;
 
 pub use config::{DnsConfig, DnsError};

@@ -17,11 +17,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 use crate::answer::{Zone, answer};
-use crate::config::{DnsConfig, DnsError};
+use crate::chase::chase;
+use crate::config::{DnsConfig, DnsError, without_self};
 use crate::lookup::{Lookup, Stores};
 
-/// How long one upstream gets to answer a forwarded query.
-const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 /// The UDP payload size answered to clients without EDNS.
 const PLAIN_UDP_MAX: usize = 512;
 /// The largest UDP payload we send to EDNS clients (the DNS flag day value).
@@ -68,7 +67,7 @@ pub async fn serve_lookup(lookup: Arc<dyn Lookup + Send + Sync>, cfg: DnsConfig)
     let ctx = Arc::new(Ctx {
         zone: Zone { domain, ttl: cfg.ttl },
         lookup,
-        upstreams: cfg.upstreams,
+        upstreams: without_self(&cfg.upstreams, &cfg.listen, &[]),
     });
     let mut tasks = tokio::task::JoinSet::new();
     for addr in cfg.listen {
@@ -165,7 +164,15 @@ async fn handle(ctx: &Ctx, req: &[u8], tcp: bool) -> Option<Vec<u8>> {
         _ => return encode(resp.clone_with_code(ResponseCode::NotImp), max),
     };
     match answer(&ctx.zone, ctx.lookup.as_ref(), q.name(), q.query_type()) {
-        Some(a) => {
+        Some(mut a) => {
+            chase(
+                &ctx.zone,
+                ctx.lookup.as_ref(),
+                &ctx.upstreams,
+                q.query_type(),
+                &mut a,
+            )
+            .await;
             resp.metadata.authoritative = true;
             resp.metadata.response_code = a.rcode;
             resp.add_answers(a.answers)
@@ -173,7 +180,7 @@ async fn handle(ctx: &Ctx, req: &[u8], tcp: bool) -> Option<Vec<u8>> {
                 .add_additionals(a.additionals);
             encode(resp, max)
         }
-        None => match forward(&ctx.upstreams, req, tcp).await {
+        None => match crate::forward::forward(&ctx.upstreams, req, tcp).await {
             Some(bytes) => Some(bytes),
             None => encode(resp.clone_with_code(ResponseCode::ServFail), max),
         },
@@ -200,55 +207,4 @@ fn encode(resp: Message, max: usize) -> Option<Vec<u8>> {
         return Some(bytes);
     }
     resp.truncate().to_vec().ok()
-}
-
-/// Sends `req` as it is to each upstream in turn; the first answer wins.
-/// A truncated UDP answer to a TCP client is fetched again over TCP.
-async fn forward(upstreams: &[SocketAddr], req: &[u8], tcp: bool) -> Option<Vec<u8>> {
-    for up in upstreams {
-        let got = tokio::time::timeout(UPSTREAM_TIMEOUT, forward_udp(*up, req)).await;
-        if let Ok(Ok(resp)) = got {
-            let truncated = resp.get(2).is_some_and(|b| b & 0x02 != 0);
-            if tcp
-                && truncated
-                && let Ok(Ok(full)) = tokio::time::timeout(UPSTREAM_TIMEOUT, forward_tcp(*up, req)).await
-            {
-                return Some(full);
-            }
-            return Some(resp);
-        }
-        tracing::debug!(upstream = %up, "upstream resolver did not answer");
-    }
-    None
-}
-
-async fn forward_udp(up: SocketAddr, req: &[u8]) -> std::io::Result<Vec<u8>> {
-    let local: SocketAddr = if up.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        ([0u16; 8], 0).into()
-    };
-    let sock = UdpSocket::bind(local).await?;
-    sock.connect(up).await?;
-    sock.send(req).await?;
-    let mut buf = vec![0u8; 65535];
-    loop {
-        let n = sock.recv(&mut buf).await?;
-        // Only the answer to this query's id counts.
-        if n >= 2 && req.len() >= 2 && buf[..2] == req[..2] {
-            buf.truncate(n);
-            return Ok(buf);
-        }
-    }
-}
-
-async fn forward_tcp(up: SocketAddr, req: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut s = TcpStream::connect(up).await?;
-    let len = u16::try_from(req.len()).map_err(std::io::Error::other)?;
-    s.write_u16(len).await?;
-    s.write_all(req).await?;
-    let n = s.read_u16().await?;
-    let mut buf = vec![0u8; usize::from(n)];
-    s.read_exact(&mut buf).await?;
-    Ok(buf)
 }

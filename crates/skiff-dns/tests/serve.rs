@@ -121,6 +121,27 @@ async fn answers_services_from_the_api_and_forwards_the_rest() {
     .unwrap();
     svcs.create(
         &pp,
+        &obj(serde_json::json!({"metadata": {"name": "empty"},
+        "spec": {"clusterIP": "None", "ports": [{"name": "pg", "port": 5432}]}})),
+    )
+    .await
+    .unwrap();
+    svcs.create(
+        &pp,
+        &obj(serde_json::json!({"metadata": {"name": "big"},
+        "spec": {"clusterIP": "None", "ports": [{"name": "http", "port": 80}]}})),
+    )
+    .await
+    .unwrap();
+    svcs.create(
+        &pp,
+        &obj(serde_json::json!({"metadata": {"name": "alias"},
+        "spec": {"type": "ExternalName", "externalName": "web.default.svc.cluster.local"}})),
+    )
+    .await
+    .unwrap();
+    svcs.create(
+        &pp,
         &obj(serde_json::json!({"metadata": {"name": "ext"},
         "spec": {"type": "ExternalName", "externalName": "db.example.org"}})),
     )
@@ -138,6 +159,20 @@ async fn answers_services_from_the_api_and_forwards_the_rest() {
                 {"addresses": ["10.42.1.6"], "hostname": "db-1", "conditions": {"ready": true}},
                 {"addresses": ["10.42.1.7"], "hostname": "db-2", "conditions": {"ready": false}}
             ]})),
+        )
+        .await
+        .unwrap();
+    let big: Vec<serde_json::Value> = (0..60)
+        .map(|i| serde_json::json!({"addresses": [format!("10.42.2.{}", i + 1)], "conditions": {"ready": true}}))
+        .collect();
+    Api::<EndpointSlice>::namespaced(c.clone(), "default")
+        .create(
+            &pp,
+            &obj(serde_json::json!({
+            "metadata": {"name": "big-abc", "labels": {"kubernetes.io/service-name": "big"}},
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+            "endpoints": big})),
         )
         .await
         .unwrap();
@@ -223,6 +258,40 @@ async fn answers_services_from_the_api_and_forwards_the_rest() {
         panic!("no CNAME: {m:?}")
     };
     assert_eq!(cname.0.to_ascii(), "db.example.org.");
+    // ... followed to the target's addresses (stub resolvers do not chase CNAMEs):
+    // outside the cluster through the upstream, inside from the cluster's objects.
+    assert_eq!(ips(&m), vec!["192.0.2.1"]);
+    let m = udp(dns, "alias.default.svc.cluster.local.", RecordType::A).await;
+    assert!(matches!(m.answers[0].data, RData::CNAME(_)));
+    assert_eq!(ips(&m), vec![web_ip.clone()]);
+
+    // A headless service without ready endpoints does not exist (NXDOMAIN, as CoreDNS).
+    let m = udp(dns, "empty.default.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+
+    // 60 addresses do not fit in 512 bytes: UDP says truncated, TCP has them all.
+    let m = udp(dns, "big.default.svc.cluster.local.", RecordType::A).await;
+    assert!(
+        m.metadata.truncation,
+        "not truncated: {} answers",
+        m.answers.len()
+    );
+    let m = tcp(dns, "big.default.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(ips(&m).len(), 60);
+    // Endpoints without a hostname are named by their dashed IP.
+    let m = udp(dns, "10-42-2-7.big.default.svc.cluster.local.", RecordType::A).await;
+    assert_eq!(ips(&m), vec!["10.42.2.7"]);
+
+    // What a pod's search list makes of `web` and `web.default` (ndots:5):
+    // the wrong expansions are NXDOMAIN, the right one answers.
+    for wrong in [
+        "web.default.svc.cluster.local.default.svc.cluster.local.",
+        "web.default.default.svc.cluster.local.",
+        "web.default.svc.cluster.local.svc.cluster.local.",
+    ] {
+        let m = udp(dns, wrong, RecordType::A).await;
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{wrong}");
+    }
 
     // Unknown names in the cluster domain: NXDOMAIN with the zone's SOA.
     let m = udp(dns, "nope.default.svc.cluster.local.", RecordType::A).await;
@@ -243,6 +312,12 @@ async fn answers_services_from_the_api_and_forwards_the_rest() {
         panic!("no PTR: {m:?}")
     };
     assert_eq!(ptr.0.to_ascii(), web_name);
+    // PTR for a headless service's endpoint: its hostname under the service.
+    let m = udp(dns, "6.1.42.10.in-addr.arpa.", RecordType::PTR).await;
+    let RData::PTR(ptr) = &m.answers[0].data else {
+        panic!("no PTR: {m:?}")
+    };
+    assert_eq!(ptr.0.to_ascii(), "db-1.db.default.svc.cluster.local.");
 
     // Everything else goes to the upstream, over UDP and TCP.
     assert_eq!(

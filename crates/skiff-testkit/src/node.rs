@@ -7,7 +7,9 @@
 //! On drop everything is torn down, pass or fail: every pod sandbox is
 //! stopped and removed through CRI (so CNI releases addresses and veths),
 //! containerd is stopped, stray shims are killed, the bridge is deleted and
-//! mounts left under the data dir are unmounted.
+//! mounts left under the data dir are unmounted. If the test process dies
+//! without dropping it (killed by a timeout), lifelines do the same: the
+//! containerd, its shims and containers, the mounts and the bridge go.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -16,7 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use skiff_images::{ContainerdConfig, ManagedContainerd};
+use skiff_images::{ContainerdConfig, Lifeline, ManagedContainerd, OnOwnerExit};
 
 use crate::server::{Error, free_port, workspace_root};
 
@@ -98,6 +100,8 @@ fn build_images() -> Result<PathBuf, String> {
 /// A containerd owned by one test server, with what the agent needs.
 pub struct LocalNode {
     containerd: Option<ManagedContainerd>,
+    /// Deletes the bridge if this process dies without dropping the node.
+    bridge_lifeline: Option<Lifeline>,
     data_dir: PathBuf,
     bridge: String,
     cluster_cidr: String,
@@ -113,15 +117,23 @@ impl LocalNode {
         let pid = std::process::id();
         let mut config = ContainerdConfig::new(data_dir.join("containerd"));
         config.cni_conf_dir = data_dir.join("agent").join("cni").join("net.d");
-        let containerd = ManagedContainerd::start(config, "containerd", CONTAINERD_TIMEOUT)
+        let on_exit = OnOwnerExit::StopEverything {
+            unmount_under: data_dir.to_path_buf(),
+        };
+        let containerd = ManagedContainerd::start_with(config, "containerd", CONTAINERD_TIMEOUT, on_exit)
             .map_err(|e| Error::Binary(format!("containerd: {e}")))?;
         skiff_images::import_dir("ctr", &containerd.socket(), &images)
             .map_err(|e| Error::Binary(format!("importing {}: {e}", images.display())))?;
+        // At most 15 bytes (IFNAMSIZ - 1).
+        let bridge = format!("sk{}x{}", pid % 1_000_000, seq % 100);
+        let bridge_lifeline =
+            Lifeline::spawn(r#"ip link del "$1" 2>/dev/null"#, std::slice::from_ref(&bridge))
+                .map_err(Error::Setup)?;
         Ok(LocalNode {
             containerd: Some(containerd),
+            bridge_lifeline: Some(bridge_lifeline),
             data_dir: data_dir.to_path_buf(),
-            // At most 15 bytes (IFNAMSIZ - 1).
-            bridge: format!("sk{}x{}", pid % 1_000_000, seq % 100),
+            bridge,
             cluster_cidr: free_cluster_cidr(pid, seq),
             node_name: "e2e-node".to_string(),
             node_api_port: free_port().map_err(Error::Setup)?,
@@ -226,6 +238,7 @@ impl LocalNode {
             .args(["link", "del", &self.bridge])
             .stderr(Stdio::null())
             .status();
+        self.bridge_lifeline = None;
         unmount_under(&self.data_dir);
     }
 }

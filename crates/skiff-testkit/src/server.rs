@@ -1,7 +1,8 @@
 //! A `skiff server` process on a free loopback port with its own temporary
 //! data dir: started from the built binary, waited on until `/readyz` says
 //! ok, killed with SIGKILL and restarted on the same data dir for crash
-//! tests, and torn down (whole process group) on drop.
+//! tests, and torn down (whole process group) on drop, or by a lifeline
+//! when the test process dies first.
 //!
 //! It owns process lifecycle only; talking to the server is [`crate::kubectl`]'s job.
 
@@ -13,6 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use skiff_images::Lifeline;
+use skiff_images::lifeline::KILL_GROUP_SCRIPT;
 use tempfile::TempDir;
 
 use crate::kubectl::Kubectl;
@@ -121,6 +124,8 @@ impl ServerOptions {
 /// A running (or killed, awaiting restart) `skiff server`.
 pub struct SkiffServer {
     child: Option<Child>,
+    /// SIGKILLs the server's process group if the test process dies first.
+    lifeline: Option<Lifeline>,
     /// Dropped after the server is killed and before the data dir is removed.
     node: Option<LocalNode>,
     /// `None` only after `Drop` decided to keep the directory.
@@ -154,6 +159,7 @@ impl SkiffServer {
         };
         let mut server = SkiffServer {
             child: None,
+            lifeline: None,
             node,
             data_dir: Some(data_dir),
             data_path,
@@ -212,6 +218,7 @@ impl SkiffServer {
         if let Some(mut child) = self.child.take() {
             kill_group(&mut child)?;
         }
+        self.lifeline = None;
         Ok(())
     }
 
@@ -258,7 +265,9 @@ impl SkiffServer {
             what: "skiff server".into(),
             source,
         })?;
+        let group = child.id().to_string();
         self.child = Some(child);
+        self.lifeline = Some(Lifeline::spawn(KILL_GROUP_SCRIPT, &[group]).map_err(Error::Setup)?);
         self.wait_ready(started)?;
         self.ready_in = started.elapsed();
         Ok(())
@@ -302,6 +311,7 @@ impl Drop for SkiffServer {
         if let Some(mut child) = self.child.take() {
             let _ = kill_group(&mut child);
         }
+        self.lifeline = None;
         if std::thread::panicking() {
             eprintln!(
                 "---- skiff server log ({}) ----\n{}",

@@ -44,6 +44,9 @@ if "$python" -c 'import kubernetes' 2>/dev/null; then
     export SKIFF_E2E_REQUIRE_PYTHON=1
 fi
 
+# Every process the tests start inherits this mark; the leak check at the end looks for it.
+export SKIFF_TEST_RUN="$$.$(date +%s)"
+
 failed=()
 step() {
     local name="$1"
@@ -75,6 +78,39 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     step test cargo test --workspace --no-fail-fast
 fi
+
+# Leak check: no containerd, shim, skiff or etcd process the tests started may
+# outlive them (found by the SKIFF_TEST_RUN mark in their environment; a
+# containerd passes its environment on to its shims). Stragglers get 10 s to
+# exit, then are printed, killed and fail the run.
+leaked_processes() {
+    local p pid comm
+    for p in /proc/[0-9]*; do
+        pid=${p#/proc/}
+        [ "$pid" = "$$" ] && continue
+        comm=$(cat "$p/comm" 2>/dev/null) || continue
+        case "$comm" in containerd | containerd-shim* | skiff | skiff-* | etcd) ;; *) continue ;; esac
+        tr '\0' '\n' 2>/dev/null <"$p/environ" | grep -qxF "SKIFF_TEST_RUN=$SKIFF_TEST_RUN" || continue
+        echo "$pid"
+    done
+}
+check_leaks() {
+    local left
+    for _ in $(seq 20); do
+        left=$(leaked_processes)
+        [ -z "$left" ] && return 0
+        sleep 0.5
+    done
+    warn "processes started by the tests are still running:"
+    for pid in $left; do
+        printf '  pid %s (ppid %s): %s\n' "$pid" "$(awk '{ print $4 }' "/proc/$pid/stat" 2>/dev/null)" \
+            "$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" >&2
+    done
+    # shellcheck disable=SC2086
+    kill -KILL $left 2>/dev/null
+    return 1
+}
+step leaks check_leaks
 
 echo
 if [ "${#failed[@]}" -eq 0 ]; then

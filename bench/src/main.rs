@@ -5,6 +5,7 @@
 mod api_load;
 mod client;
 mod cpu;
+mod dns;
 mod error;
 mod pod_start;
 mod proxy_sync;
@@ -34,6 +35,8 @@ enum Command {
     PodStart(pod_start::PodStartArgs),
     /// Service proxy sync time (render + nft -f) for N services in a throw-away netns.
     ProxySync(proxy_sync::ProxySyncArgs),
+    /// Cluster DNS queries per second and p99 from inside a pod, against a UDP echo baseline.
+    Dns(dns::DnsArgs),
 }
 
 #[tokio::main]
@@ -64,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::ProxySync(args) => proxy_sync::run(&args)?,
+        Command::Dns(args) => dns::main(&args).await?,
         Command::PodStart(args) => {
             let report = pod_start::run(&args).await?;
             if args.json {

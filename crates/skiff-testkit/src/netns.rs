@@ -356,8 +356,9 @@ pub struct AgentProcess {
 }
 
 impl AgentProcess {
-    /// Starts `ip netns exec NS skiff agent --data-dir DIR --node-ip IP ...`
-    /// for node `index` of `topology`, with the local images in
+    /// Starts `skiff agent --data-dir DIR --node-ip IP ...` in the network
+    /// namespace of node `index` and a mount namespace of its own
+    /// (see below), with the local images in
     /// `DIR/agent/images` for its containerd to import.
     pub fn start(topology: &Topology, index: usize, spec: &AgentSpec) -> Result<AgentProcess, Error> {
         let images = local_images().map_err(|e| Error::Images(e.to_string()))?;
@@ -378,8 +379,15 @@ impl AgentProcess {
             .open(&log_path)
             .map_err(io("opening the agent's log"))?;
         let log_err = log.try_clone().map_err(io("opening the agent's log"))?;
-        let mut cmd = topology.command(index, &spec.binary);
-        cmd.arg("agent")
+        // Not `ip netns exec`: its fresh sysfs hides the cgroup hierarchies
+        // runc needs. A mount namespace of the agent's own (a slave of the
+        // host's) keeps what the agent and containerd mount (rootfs, pod
+        // netns files, volumes) off the host; it goes with their processes.
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", topology.netns(index)))
+            .args(["unshare", "--mount", "--propagation", "slave"])
+            .arg(&spec.binary)
+            .arg("agent")
             .args(["--server", &spec.server, "--token", &spec.token])
             .arg("--data-dir")
             .arg(&data_path)

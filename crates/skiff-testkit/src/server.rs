@@ -74,6 +74,10 @@ pub struct ServerOptions {
     pub agent: bool,
 }
 
+/// The flags that keep a test server's networking off the host: service
+/// proxy, pod routes and cluster DNS.
+pub const HOST_ISOLATION_FLAGS: [&str; 3] = ["--disable-kube-proxy", "--disable-pod-routes", "--disable-dns"];
+
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
@@ -103,9 +107,12 @@ impl ServerOptions {
     /// Options for a whole one-machine cluster: scheduler, controllers and
     /// the embedded agent running real containers in a containerd of the
     /// test's own (see [`crate::node::skip_reason`] for when that cannot work).
+    /// Such servers run side by side on the host, so nothing host-wide runs:
+    /// no service proxy (nftables), no pod routes, no cluster DNS; pods get
+    /// the host's resolv.conf.
     pub fn with_agent() -> Self {
         ServerOptions {
-            extra_args: Vec::new(),
+            extra_args: HOST_ISOLATION_FLAGS.map(String::from).to_vec(),
             ready_timeout: Duration::from_secs(60),
             agent: true,
             ..ServerOptions::default()

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use ipnet::Ipv4Net;
 use skiff_agent::nodeapi::NodeApiTls;
 use skiff_agent::{AgentConfig, CriClient};
 use skiff_images::{ContainerdConfig, ManagedContainerd};
@@ -56,6 +57,51 @@ pub struct NodeArgs {
     /// Most pods this node runs.
     #[arg(long, value_name = "N", default_value_t = 110)]
     pub max_pods: u32,
+    /// Do not run the service proxy (nftables `table ip skiff`) on this node.
+    #[arg(long)]
+    pub disable_kube_proxy: bool,
+    /// Do not route other nodes' podCIDRs nor masquerade pod traffic
+    /// (proto-250 routes, nftables `table ip skiff-masq`) on this node.
+    #[arg(long)]
+    pub disable_pod_routes: bool,
+}
+
+/// The cluster-wide network settings an agent needs: where pods find
+/// cluster DNS and which range is the pod network. `skiff server` fills
+/// them from its own flags; `skiff agent` from [`ClusterNetArgs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNetwork {
+    /// The kube-dns ClusterIP for pods' resolv.conf (None: the host's resolv.conf).
+    pub cluster_dns: Option<IpAddr>,
+    /// The cluster domain.
+    pub cluster_domain: String,
+    /// All nodes' podCIDRs (traffic leaving it is masqueraded).
+    pub cluster_cidr: Ipv4Net,
+}
+
+/// Cluster network flags of `skiff agent` (the server has its own).
+#[derive(Debug, Clone, Args)]
+pub struct ClusterNetArgs {
+    /// ClusterIP of the kube-dns Service, written into pods' resolv.conf.
+    #[arg(long, value_name = "IP", default_value = "10.43.0.10")]
+    pub cluster_dns: IpAddr,
+    /// The cluster domain.
+    #[arg(long, value_name = "DOMAIN", default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// The cluster's pod network (the server's --cluster-cidr).
+    #[arg(long, value_name = "CIDR", default_value = "10.42.0.0/16")]
+    pub cluster_cidr: Ipv4Net,
+}
+
+impl ClusterNetArgs {
+    /// The settings these flags name.
+    pub fn network(&self) -> ClusterNetwork {
+        ClusterNetwork {
+            cluster_dns: Some(self.cluster_dns),
+            cluster_domain: self.cluster_domain.clone(),
+            cluster_cidr: self.cluster_cidr,
+        }
+    }
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -135,9 +181,14 @@ impl NodeArgs {
         })
     }
 
-    /// The agent's configuration for this runtime, with its files under
-    /// `data_dir/agent`.
-    pub fn agent_config(&self, data_dir: &Path, runtime: &Runtime) -> anyhow::Result<AgentConfig> {
+    /// The agent's configuration for this runtime and cluster network, with
+    /// its files under `data_dir/agent`.
+    pub fn agent_config(
+        &self,
+        data_dir: &Path,
+        runtime: &Runtime,
+        net: &ClusterNetwork,
+    ) -> anyhow::Result<AgentConfig> {
         let node_name = match &self.node_name {
             Some(name) => name.clone(),
             None => host_name()?,
@@ -151,6 +202,11 @@ impl NodeArgs {
         cfg.cni_bridge = self.cni_bridge.clone();
         cfg.node_labels = self.node_labels.iter().cloned().collect::<BTreeMap<_, _>>();
         cfg.max_pods = self.max_pods;
+        cfg.cluster_dns = net.cluster_dns;
+        cfg.cluster_domain = net.cluster_domain.clone();
+        cfg.cluster_cidr = net.cluster_cidr;
+        cfg.service_proxy = !self.disable_kube_proxy;
+        cfg.pod_routes = !self.disable_pod_routes;
         Ok(cfg)
     }
 }
@@ -181,33 +237,58 @@ pub struct AgentArgs {
     pub node_api_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub node: NodeArgs,
+    #[command(flatten)]
+    pub net: ClusterNetArgs,
 }
 
 /// Runs `skiff agent` until SIGTERM or SIGINT.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     skiff_apiserver::tls::install_ring_provider();
-    let ca_file = args
-        .ca_file
-        .clone()
-        .unwrap_or_else(|| args.data_dir.join("tls").join("ca.crt"));
-    let ca_pem = std::fs::read_to_string(&ca_file)
-        .with_context(|| format!("reading the cluster CA {} (--ca-file)", ca_file.display()))?;
-    let client = remote_client(&args.server, &ca_pem, &args.token).await?;
-    let tls = match (&args.node_api_cert_file, &args.node_api_key_file) {
-        (Some(cert), Some(key)) => Some(NodeApiTls::new(
+    // A join token (K10...) bootstraps the node's own certificates (join.rs).
+    let node_name = args.node.node_name.clone().map_or_else(host_name, Ok)?;
+    let joined =
+        crate::join::connect(&args.server, &args.token, &node_name, &agent_dir(&args.data_dir)).await?;
+    let (client, ca_pem) = match &joined {
+        Some(j) => (j.client.clone(), j.ca_pem.clone()),
+        None => {
+            let ca_file = args
+                .ca_file
+                .clone()
+                .unwrap_or_else(|| args.data_dir.join("tls").join("ca.crt"));
+            let ca_pem = std::fs::read_to_string(&ca_file)
+                .with_context(|| format!("reading the cluster CA {} (--ca-file)", ca_file.display()))?;
+            (remote_client(&args.server, &ca_pem, &args.token).await?, ca_pem)
+        }
+    };
+    let node_ips = vec![args.node.node_ip];
+    let stored = joined
+        .as_ref()
+        .and_then(|j| j.stored_serving(&node_name, &node_ips));
+    let tls = match (&args.node_api_cert_file, &args.node_api_key_file, stored) {
+        (Some(cert), Some(key), _) => Some(NodeApiTls::new(
             read(cert, "--node-api-cert-file")?,
             read(key, "--node-api-key-file")?,
-            ca_pem,
+            ca_pem.clone(),
         )),
+        (_, _, Some(pair)) => Some(NodeApiTls::new(pair.cert_pem, pair.key_pem, ca_pem.clone())),
         _ => None,
     };
-    let mut agent = RunningAgent::start(&args.node, &args.data_dir, client, |_| Ok(tls)).await?;
+    let issue_serving = tls.is_none().then_some(joined).flatten();
+    let net = args.net.network();
+    let mut agent = RunningAgent::start(&args.node, &net, &args.data_dir, client, |_| Ok(tls)).await?;
     tracing::info!(
         node = %agent.config.node_name,
         server = %args.server,
         runtime = %agent.config.container_runtime_endpoint.display(),
         "node agent started"
     );
+    if let Some(joined) = issue_serving {
+        let issued = joined.serving_until_issued(node_name, node_ips);
+        agent.serve_node_api_when(async move {
+            let pair = issued.await;
+            Ok(NodeApiTls::new(pair.cert_pem, pair.key_pem, ca_pem))
+        });
+    }
     tokio::select! {
         () = crate::server::shutdown_signal() => {}
         () = agent.wait() => tracing::error!("the node agent ended"),
@@ -250,12 +331,13 @@ impl RunningAgent {
     /// the node API when `tls` is given.
     pub async fn start(
         args: &NodeArgs,
+        net: &ClusterNetwork,
         data_dir: &Path,
         client: kube::Client,
         tls: impl FnOnce(&AgentConfig) -> anyhow::Result<Option<NodeApiTls>>,
     ) -> anyhow::Result<RunningAgent> {
         let runtime = args.runtime(data_dir).await?;
-        let config = args.agent_config(data_dir, &runtime)?;
+        let config = args.agent_config(data_dir, &runtime, net)?;
         let tls = tls(&config)?;
         let mut tasks = JoinSet::new();
         let cfg = config.clone();
@@ -287,6 +369,24 @@ impl RunningAgent {
             runtime,
             config,
         })
+    }
+
+    /// Starts the node API once `tls` resolves (e.g. a certificate being issued).
+    pub fn serve_node_api_when(
+        &mut self,
+        tls: impl std::future::Future<Output = anyhow::Result<NodeApiTls>> + Send + 'static,
+    ) {
+        let cfg = self.config.clone();
+        self.tasks.spawn(async move {
+            let served = async {
+                let tls = tls.await?;
+                let cri = CriClient::connect(&cfg.container_runtime_endpoint).await?;
+                anyhow::Ok(skiff_agent::nodeapi::serve(cri, &cfg, tls).await?)
+            };
+            if let Err(err) = served.await {
+                tracing::error!("the node API stopped: {err:#}");
+            }
+        });
     }
 
     /// True when the agent drives a containerd skiff started.
@@ -370,6 +470,11 @@ mod tests {
             Cli::try_parse_from(["agent", "--server", "https://127.0.0.1:6443", "--token", "t"]).unwrap();
         assert_eq!(ok.args.data_dir, PathBuf::from("/var/lib/skiff"));
         assert_eq!(ok.args.node.cni_bridge, "skiff0");
+        assert!(!ok.args.node.disable_kube_proxy && !ok.args.node.disable_pod_routes);
+        let net = ok.args.net.network();
+        assert_eq!(net.cluster_dns, "10.43.0.10".parse().ok());
+        assert_eq!(net.cluster_cidr.to_string(), "10.42.0.0/16");
+        assert_eq!(net.cluster_domain, "cluster.local");
         assert!(ok.args.node.container_runtime_endpoint.is_none());
         assert!(Cli::try_parse_from(["agent", "--token", "t"]).is_err());
         let half = [
@@ -397,6 +502,8 @@ mod tests {
             cni_bin_dir: "/usr/lib/cni".into(),
             node_labels: vec![],
             max_pods: 110,
+            disable_kube_proxy: false,
+            disable_pod_routes: false,
         };
         let err = args.runtime(dir.path()).await.unwrap_err().to_string();
         assert!(err.contains("no container runtime answers"), "{err}");
@@ -417,10 +524,23 @@ mod tests {
             cni_bin_dir: "/usr/lib/cni".into(),
             node_labels: vec![("zone".into(), "a".into())],
             max_pods: 20,
+            disable_kube_proxy: true,
+            disable_pod_routes: false,
         };
         let runtime = args.runtime(dir.path()).await.unwrap();
         assert!(!runtime.is_managed());
-        let cfg = args.agent_config(dir.path(), &runtime).unwrap();
+        let net = ClusterNetwork {
+            cluster_dns: Some("10.96.0.10".parse().unwrap()),
+            cluster_domain: "corp.local".into(),
+            cluster_cidr: "10.244.0.0/16".parse().unwrap(),
+        };
+        let cfg = args.agent_config(dir.path(), &runtime, &net).unwrap();
+        assert_eq!(cfg.cluster_dns, net.cluster_dns);
+        assert_eq!(
+            (cfg.cluster_domain.as_str(), cfg.cluster_cidr),
+            ("corp.local", net.cluster_cidr)
+        );
+        assert!(!cfg.service_proxy && cfg.pod_routes);
         assert_eq!(cfg.container_runtime_endpoint, socket);
         assert_eq!(cfg.cni_conf_dir, PathBuf::from(SYSTEM_CNI_CONF_DIR));
         assert_eq!(cfg.data_dir, dir.path().join("agent"));

@@ -61,6 +61,15 @@ pub async fn start(
     ))
 }
 
+/// Aborts a task when dropped (a `JoinHandle` alone only detaches it).
+pub struct AbortOnDrop(pub tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

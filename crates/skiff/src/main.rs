@@ -2,12 +2,16 @@
 //! Each subcommand lives in its own module and only wires libraries together.
 
 mod agent;
+mod api_endpoints;
+mod cleanup;
 mod control_plane;
-#[allow(dead_code)] // issue 5: the lead wires dns::start into `skiff server`
 mod dns;
 mod image;
+mod join;
 mod server;
+mod signer;
 mod simulate_nodes;
+mod token;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -38,6 +42,10 @@ enum Command {
     SimulateNodes(simulate_nodes::SimulateNodesArgs),
     /// Load image tarballs into containerd (air-gapped machines) and list images.
     Image(image::ImageArgs),
+    /// Manage join tokens (`skiff token create`).
+    Token(token::TokenArgs),
+    /// Remove skiff's nftables tables, routes and pod bridge from this host.
+    Cleanup(cleanup::CleanupArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +71,8 @@ fn run(cli: Cli, started: Instant) -> anyhow::Result<()> {
         Command::Agent(args) => runtime.block_on(agent::run(args)),
         Command::SimulateNodes(args) => runtime.block_on(simulate_nodes::run(args)),
         Command::Image(args) => runtime.block_on(image::run(args)),
+        Command::Token(args) => runtime.block_on(token::run(args)),
+        Command::Cleanup(args) => cleanup::run(&args),
     };
     // Tasks still running (e.g. cut-off watches) must not hold up the exit.
     runtime.shutdown_timeout(Duration::from_millis(500));
@@ -143,6 +153,37 @@ mod tests {
         };
         assert_eq!(args.tls_san, vec!["a.example", "10.1.1.1"]);
         assert_eq!(cli.log_level, "debug");
+    }
+
+    #[test]
+    fn networking_is_on_by_default_and_each_part_can_be_turned_off() {
+        let cli = Cli::try_parse_from(["skiff", "server"]).unwrap();
+        let Command::Server(args) = cli.command else {
+            panic!("not server")
+        };
+        assert!(!args.dns.disable_dns && !args.node.disable_kube_proxy && !args.node.disable_pod_routes);
+        assert_eq!(args.dns.cluster_dns.to_string(), "10.43.0.10");
+        assert!(args.advertise_address.is_none());
+        let cli = Cli::try_parse_from([
+            "skiff",
+            "server",
+            "--disable-dns",
+            "--disable-kube-proxy",
+            "--disable-pod-routes",
+            "--advertise-address",
+            "192.168.5.5",
+        ])
+        .unwrap();
+        let Command::Server(args) = cli.command else {
+            panic!("not server")
+        };
+        assert!(args.dns.disable_dns && args.node.disable_kube_proxy && args.node.disable_pod_routes);
+        assert_eq!(args.advertise_address, "192.168.5.5".parse().ok());
+        let cli = Cli::try_parse_from(["skiff", "cleanup"]).unwrap();
+        let Command::Cleanup(args) = cli.command else {
+            panic!("not cleanup")
+        };
+        assert_eq!(args.cni_bridge, "skiff0");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use clap::Args;
 use ipnet::Ipv4Net;
 use skiff_agent::nodeapi::NodeApiTls;
 use skiff_apiserver::authn::{Authenticator, agent_user, load_or_create_server_token};
+use skiff_apiserver::bootstrap::BootstrapTokenAuthenticator;
 use skiff_apiserver::handlers::node_proxy::{NodeProxy, node_serving_cert};
 use skiff_apiserver::kubeconfig::{self, ADMIN_KUBECONFIG, Credentials};
 use skiff_apiserver::pki::{Pki, host_addresses, serving_sans};
@@ -23,8 +24,12 @@ use skiff_apiserver::serviceaccount_token::{ServiceAccountTokens, SigningKey, To
 use skiff_apiserver::tls;
 use skiff_store::Store;
 
-use crate::agent::{NodeArgs, RunningAgent};
+use tokio::task::JoinSet;
+
+use crate::agent::{ClusterNetwork, NodeArgs, RunningAgent};
+use crate::api_endpoints;
 use crate::control_plane::{self, ControlPlaneArgs};
+use crate::dns::DnsArgs;
 use tokio::net::TcpListener;
 
 /// How long connecting to etcd may take before start-up fails.
@@ -56,11 +61,19 @@ pub struct ServerArgs {
     pub service_cidr: Ipv4Net,
     #[command(flatten)]
     pub control_plane: ControlPlaneArgs,
+    /// The address pods (and other nodes) reach the API server at: the
+    /// endpoint of the `default/kubernetes` Service. Default: the bind
+    /// address or node IP when routable, else this host's first IPv4 address
+    /// outside the pod and service networks.
+    #[arg(long, value_name = "IP")]
+    pub advertise_address: Option<IpAddr>,
     /// Do not run a node agent in this process (no containers run here).
     #[arg(long)]
     pub disable_agent: bool,
     #[command(flatten)]
     pub node: NodeArgs,
+    #[command(flatten)]
+    pub dns: DnsArgs,
 }
 
 /// Where the cluster state lives.
@@ -138,9 +151,10 @@ pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
     if !args.bind_address.is_unspecified() {
         addrs.push(args.bind_address);
     }
+    addrs.extend(args.advertise_address);
     let sans = serving_sans(first_service_ip(args.service_cidr).into(), &addrs, &args.tls_san)
         .context("--tls-san")?;
-    let pki = Pki::load_or_create(data_dir, &sans).context("loading the cluster PKI")?;
+    let pki = Arc::new(Pki::load_or_create(data_dir, &sans).context("loading the cluster PKI")?);
     let token = load_or_create_server_token(data_dir).context("loading the server token")?;
     let authn = Authenticator::new().with_token(token, agent_user());
 
@@ -155,7 +169,8 @@ pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
     // Service-account tokens (TokenRequest) are signed with a key beside the cluster CA.
     let sa_key = Arc::new(SigningKey::load_or_create(pki.dir()).context("loading the service-account key")?);
     let sa_tokens = ServiceAccountTokens::new(sa_key.clone());
-    let authn = Arc::new(authn.with_service_accounts(TokenAuthenticator::new(sa_key, api.clone())));
+    let authn = authn.with_service_accounts(TokenAuthenticator::new(sa_key, api.clone()));
+    let authn = Arc::new(authn.with_bootstrap_tokens(BootstrapTokenAuthenticator::new(api.clone())));
 
     let listener = TcpListener::bind((args.bind_address, args.https_port))
         .await
@@ -191,11 +206,28 @@ pub async fn run(args: ServerArgs, started: Instant) -> anyhow::Result<()> {
     let mut agent = None;
     if ready {
         // Held until shutdown: dropping the set stops the loops.
-        let _control_loops =
-            control_plane::start(&api, &args.control_plane, args.https_port, pki.ca_cert_pem());
+        let signer = Arc::new(crate::signer::PkiSigner(pki.clone()));
+        let _control_loops = control_plane::start(
+            &api,
+            &args.control_plane,
+            args.https_port,
+            pki.ca_cert_pem(),
+            signer,
+        );
+        // Join token (DATA_DIR/join-token) and kube-public/cluster-info for `skiff agent --token`.
+        let join_client = kube::Client::new(api.router(), "default");
+        let ca_pem = pki.ca_cert_pem().to_string();
+        tokio::spawn(crate::token::bootstrap_server(
+            join_client,
+            data_dir.clone(),
+            ca_pem,
+            server_url.clone(),
+        ));
         if !args.disable_agent {
             agent = Some(start_embedded_agent(&args, &api, &pki, sa_tokens).await?);
         }
+        let in_process = kube::Client::new(api.router(), "default");
+        let _networking = start_cluster_services(&args, in_process, &addrs, agent.as_ref());
         tracing::info!(
             "skiff is ready: kubeconfig at {} (ready in {} ms)",
             kubeconfig_path.display(),
@@ -227,7 +259,12 @@ async fn start_embedded_agent(
         .layer(axum::Extension(agent_user()))
         .layer(axum::Extension(sa_tokens));
     let client = kube::Client::new(router, "default");
-    let agent = RunningAgent::start(&args.node, &args.data_dir, client, |cfg| {
+    let net = ClusterNetwork {
+        cluster_dns: (!args.dns.disable_dns).then_some(args.dns.cluster_dns),
+        cluster_domain: args.dns.cluster_domain.clone(),
+        cluster_cidr: args.control_plane.cluster_cidr,
+    };
+    let agent = RunningAgent::start(&args.node, &net, &args.data_dir, client, |cfg| {
         let pair = node_serving_cert(pki, &cfg.node_name, &[cfg.node_ip])
             .context("the node API's serving certificate")?;
         Ok(Some(NodeApiTls::new(
@@ -245,6 +282,75 @@ async fn start_embedded_agent(
         "node agent started"
     );
     Ok(agent)
+}
+
+/// Starts, in the background, what makes the cluster's built-in Services
+/// work: the `default/kubernetes` endpoints at the advertise address, and
+/// cluster DNS (unless `--disable-dns`) once its listen address is known
+/// (`--cluster-dns-endpoint`, or the embedded agent node's bridge gateway).
+/// The tasks stop when the returned set is dropped.
+fn start_cluster_services(
+    args: &ServerArgs,
+    client: kube::Client,
+    host_addrs: &[IpAddr],
+    agent: Option<&RunningAgent>,
+) -> JoinSet<()> {
+    let mut tasks = JoinSet::new();
+    let skip = [args.control_plane.cluster_cidr, args.service_cidr];
+    let node_ip = agent.map(|a| a.config.node_ip);
+    match api_endpoints::advertise_address(
+        args.advertise_address,
+        args.bind_address,
+        node_ip,
+        host_addrs,
+        &skip,
+    ) {
+        Some(ip) => {
+            let (client, port) = (client.clone(), args.https_port);
+            tasks.spawn(async move {
+                while let Err(err) = api_endpoints::ensure(client.clone(), ip, port).await {
+                    tracing::warn!(%err, "writing the kubernetes Service's endpoints; retrying");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                tracing::info!(advertise = %ip, port, "kubernetes Service endpoints set");
+            });
+        }
+        None => tracing::warn!(
+            "no address pods can reach the API server at: pass --advertise-address; the kubernetes \
+             Service has no endpoints"
+        ),
+    }
+    if args.dns.disable_dns {
+        return tasks;
+    }
+    let node_name = agent.map(|a| a.config.node_name.clone());
+    if args.dns.cluster_dns_endpoint.is_none() && node_name.is_none() {
+        tracing::warn!(
+            "cluster DNS is off: with --disable-agent it needs --cluster-dns-endpoint IP (an address \
+             of this host the nodes route to)"
+        );
+        return tasks;
+    }
+    let dns_args = args.dns.clone();
+    tasks.spawn(async move {
+        let pod_cidr = match (&dns_args.cluster_dns_endpoint, node_name) {
+            (None, Some(node)) => Some(skiff_agent::node::wait_pod_cidr(&client, &node).await),
+            _ => None,
+        };
+        loop {
+            match crate::dns::start(client.clone(), &dns_args, pod_cidr.as_deref()).await {
+                Ok(Some(serving)) => {
+                    let _abort = crate::dns::AbortOnDrop(serving.abort_handle());
+                    let _ = serving.await;
+                    return;
+                }
+                Ok(None) => return,
+                Err(err) => tracing::warn!("{err:#}; retrying"),
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
+    tasks
 }
 
 /// Tells the person who started the server how to use it.

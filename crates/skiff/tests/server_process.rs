@@ -39,6 +39,8 @@ fn start_on(data_dir: &Path, bind: &str, port: u16) -> (Server, String) {
     let port = port.to_string();
     let mut child = Command::new(env!("CARGO_BIN_EXE_skiff"))
         .args(["server", "--bind-address", bind, "--https-port", &port])
+        // Tests run side by side: nothing host-wide (nftables, routes, DNS).
+        .args(["--disable-kube-proxy", "--disable-pod-routes", "--disable-dns"])
         .arg("--data-dir")
         .arg(data_dir)
         .env_remove("RUST_LOG")

@@ -8,12 +8,15 @@
 #
 # Usage: bench/run-pod-start.sh [extra skiff-bench pod-start flags]
 # Env: BIN (dir with release skiff and skiff-bench, default target/release),
-#      D (data dir, default /tmp/skiff-bench-pod-start), PODS (default 50).
+#      D (data dir, default /tmp/skiff-bench-pod-start), PODS (pods created one
+#      by one, default 50), BURST (pods created at once, agent and CRI floor
+#      alike, default PODS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-$PWD/target/release}
 D=${D:-/tmp/skiff-bench-pod-start}
 PODS=${PODS:-50}
+BURST=${BURST:-$PODS}
 IMAGES=${IMAGES:-$PWD/target/skiff-e2e-images}
 [ -f "$IMAGES/busybox.tar" ] || scripts/build-images.sh "$IMAGES"
 rm -rf "$D"
@@ -34,7 +37,7 @@ for _ in $(seq 100); do
     kubectl get nodes --no-headers 2>/dev/null | grep -q " Ready" && break
     sleep 0.5
 done
-"$BIN/skiff-bench" pod-start --kubeconfig "$KUBECONFIG" --pods "$PODS" --agent-pid "$AGENT" \
+"$BIN/skiff-bench" pod-start --kubeconfig "$KUBECONFIG" --pods "$PODS" --burst "$BURST" --agent-pid "$AGENT" \
     --cri-socket "$D/containerd/containerd.sock" "$@" || true
 # The benchmark deleted its namespace: let the agent remove the pods (and
 # containerd their sandboxes) before it stops.

@@ -3,12 +3,12 @@
 //! all at once, with the same image and the same CNI network the agent's pods
 //! get. Everything it starts is stopped and removed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::error::BenchError;
 
@@ -20,20 +20,10 @@ fn cri_error(what: &str, e: impl std::fmt::Display) -> BenchError {
 }
 
 async fn connect(socket: &Path) -> Result<RuntimeServiceClient<Channel>, BenchError> {
-    let path = socket.to_path_buf();
-    let channel = Endpoint::from_static("http://cri.invalid")
-        .connect_timeout(Duration::from_secs(5))
-        .connect_with_connector(tower::service_fn(move |_| {
-            let path: PathBuf = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
+    let client = skiff_agent::CriClient::connect(socket)
         .await
         .map_err(|e| cri_error("connect", e))?;
-    Ok(RuntimeServiceClient::new(channel))
+    Ok(client.runtime)
 }
 
 /// What the floor measured.
@@ -47,8 +37,8 @@ pub struct Floor {
 }
 
 /// Times `count` sandbox + container starts of `image` one by one, then
-/// `count` more all at once.
-pub async fn measure(socket: &Path, image: &str, count: usize) -> Result<Floor, BenchError> {
+/// `burst` more all at once.
+pub async fn measure(socket: &Path, image: &str, count: usize, burst: usize) -> Result<Floor, BenchError> {
     let mut runtime = connect(socket).await?;
     let logs = std::env::temp_dir().join(format!("skiff-bench-floor-{}", std::process::id()));
     std::fs::create_dir_all(&logs).map_err(|e| cri_error("log dir", e))?;
@@ -70,7 +60,7 @@ pub async fn measure(socket: &Path, image: &str, count: usize) -> Result<Floor, 
     }
     remove_all(&mut runtime, std::mem::take(&mut sandboxes)).await;
     let start = Instant::now();
-    let results = futures::future::join_all((0..count).map(|i| {
+    let results = futures::future::join_all((0..burst).map(|i| {
         let name = format!("floor-{stamp}-b{i}");
         let runtime = runtime.clone();
         let logs = logs.clone();

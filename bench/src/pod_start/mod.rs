@@ -28,9 +28,12 @@ pub struct PodStartArgs {
     /// Kubeconfig of the server (its current context); must point at loopback.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: PathBuf,
-    /// Pods per phase (one by one, then all at once).
+    /// Pods created one by one (and, without `--burst`, at once).
     #[arg(long, default_value_t = 50)]
     pub pods: usize,
+    /// Pods created all at once (default: `--pods`).
+    #[arg(long)]
+    pub burst: Option<usize>,
     /// Image of the pods; must already be on the node.
     #[arg(long, default_value = "skiff.local/busybox:1")]
     pub image: String,
@@ -51,8 +54,10 @@ pub struct PodStartArgs {
 /// What one run measured.
 #[derive(Debug, Serialize)]
 pub struct PodStartReport {
-    /// Pods per phase.
+    /// Pods created one by one.
     pub pods: usize,
+    /// Pods created all at once.
+    pub burst_pods: usize,
     /// create → Running, pods created one after the other.
     pub one_by_one: Option<LatencySummary>,
     /// create → Running, all pods created at once.
@@ -114,7 +119,8 @@ async fn measure(args: &PodStartArgs, client: &kube::Client, ns: &str) -> Result
     }
     wait_gone(&pods, timeout).await?;
 
-    let names: Vec<String> = (0..args.pods).map(|i| format!("burst-{i}")).collect();
+    let burst_pods = args.burst.unwrap_or(args.pods);
+    let names: Vec<String> = (0..burst_pods).map(|i| format!("burst-{i}")).collect();
     let start = Instant::now();
     let created: Vec<(String, Instant)> = futures::stream::iter(names.iter().cloned())
         .map(|name| {
@@ -127,7 +133,7 @@ async fn measure(args: &PodStartArgs, client: &kube::Client, ns: &str) -> Result
                     .map(|()| (name, at))
             }
         })
-        .buffer_unordered(args.pods.max(1))
+        .buffer_unordered(burst_pods.max(1))
         .collect::<Vec<_>>()
         .await
         .into_iter()
@@ -144,11 +150,12 @@ async fn measure(args: &PodStartArgs, client: &kube::Client, ns: &str) -> Result
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mem = args.agent_pid.map(crate::rss::sample).transpose()?;
     let floor = match &args.cri_socket {
-        Some(socket) => Some(floor::measure(socket, &args.image, args.pods).await?),
+        Some(socket) => Some(floor::measure(socket, &args.image, args.pods, burst_pods).await?),
         None => None,
     };
     Ok(PodStartReport {
         pods: args.pods,
+        burst_pods,
         one_by_one: LatencySummary::from_samples(&one_by_one),
         burst: LatencySummary::from_samples(&burst),
         burst_all_running_seconds: all_running.unwrap_or_default().as_secs_f64(),
@@ -279,7 +286,7 @@ pub fn render(r: &PodStartReport) -> String {
         ),
         None => format!("{what:<28} -\n"),
     };
-    let mut out = format!("pods per phase: {}\n", r.pods);
+    let mut out = format!("pods: {} one by one, {} at once\n", r.pods, r.burst_pods);
     out.push_str(&line("create→Running, one by one", &r.one_by_one));
     out.push_str(&line("create→Running, all at once", &r.burst));
     out.push_str(&format!(
@@ -294,7 +301,7 @@ pub fn render(r: &PodStartReport) -> String {
     if let Some(rss) = r.agent_rss_kib {
         out.push_str(&format!(
             "agent RSS with {} pods: {:.1} MiB (peak {:.1} MiB)\n",
-            r.pods,
+            r.burst_pods,
             rss as f64 / 1024.0,
             r.agent_hwm_kib.unwrap_or(rss) as f64 / 1024.0
         ));

@@ -76,6 +76,13 @@ pub struct SchedulerReport {
     pub server_hwm_kib: Option<u64>,
     /// RSS (KiB) of this process at the end: the simulated nodes plus the client.
     pub bench_rss_kib: Option<u64>,
+    /// CPU seconds (user + system) the control plane used from the first
+    /// create to the last binding, when a PID was given: on a shared machine
+    /// a steadier figure than the rate (CPU per pod does not depend on how
+    /// much of the machine others took).
+    pub server_cpu_seconds: Option<f64>,
+    /// CPU seconds this process (simulated nodes + client) used over the same span.
+    pub bench_cpu_seconds: Option<f64>,
 }
 
 /// Runs the benchmark.
@@ -120,6 +127,8 @@ pub async fn run(args: &SchedulerArgs) -> Result<SchedulerReport, BenchError> {
     let watch = tokio::spawn(watch_bindings(pods.clone(), tx));
     // Let the watch establish before the clock starts.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let server_cpu_start = args.server_pid.and_then(|p| crate::cpu::used(p).ok());
+    let bench_cpu_start = crate::cpu::used_by_self().ok();
     let start = Instant::now();
     let failed = futures::stream::iter(0..args.pods)
         .map(|i| {
@@ -156,6 +165,15 @@ pub async fn run(args: &SchedulerArgs) -> Result<SchedulerReport, BenchError> {
         }
     }
     watch.abort();
+    let server_cpu_seconds = args
+        .server_pid
+        .and_then(|p| crate::cpu::used(p).ok())
+        .zip(server_cpu_start)
+        .map(|(end, begin)| end.saturating_sub(begin).as_secs_f64());
+    let bench_cpu_seconds = crate::cpu::used_by_self()
+        .ok()
+        .zip(bench_cpu_start)
+        .map(|(end, begin)| end.saturating_sub(begin).as_secs_f64());
     let bind_seconds = last.duration_since(start).as_secs_f64();
     let mem = args.server_pid.map(crate::rss::sample).transpose()?;
     let bench_mem = crate::rss::sample(std::process::id()).ok();
@@ -181,6 +199,8 @@ pub async fn run(args: &SchedulerArgs) -> Result<SchedulerReport, BenchError> {
         server_rss_kib: mem.as_ref().map(|m| m.rss_kib),
         server_hwm_kib: mem.and_then(|m| m.hwm_kib),
         bench_rss_kib: bench_mem.map(|m| m.rss_kib),
+        server_cpu_seconds,
+        bench_cpu_seconds,
     })
 }
 
@@ -325,6 +345,19 @@ pub fn render(r: &SchedulerReport) -> String {
         out.push_str(&format!(
             "bench process RSS (simulated nodes + client): {} MiB\n",
             rss / 1024
+        ));
+    }
+    let per_pod = |cpu: f64| cpu * 1000.0 / r.pods.max(1) as f64;
+    if let Some(cpu) = r.server_cpu_seconds {
+        out.push_str(&format!(
+            "control-plane CPU: {cpu:.1} s ({:.2} ms per pod)\n",
+            per_pod(cpu)
+        ));
+    }
+    if let Some(cpu) = r.bench_cpu_seconds {
+        out.push_str(&format!(
+            "bench process CPU: {cpu:.1} s ({:.2} ms per pod)\n",
+            per_pod(cpu)
         ));
     }
     out

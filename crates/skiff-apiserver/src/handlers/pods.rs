@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use skiff_api::status::ApiError;
 use skiff_store::StoreError;
 
-use super::write::{Warnings, respond_object, served_from_kv, storage_bytes, sync_cache};
+use super::write::{Warnings, read_current, respond_object, storage_bytes, sync_cache};
 use super::{Ctx, read_object};
 use crate::errors::{ApiResult, store_error};
 use crate::strategy;
@@ -34,17 +34,12 @@ pub(crate) async fn binding(ctx: Ctx, body: Body) -> ApiResult<Response> {
         })?;
     let key = ctx.key();
     let name = ctx.name().to_string();
+    let mut from_cache = true;
     loop {
-        let (current, _) = ctx
-            .server
-            .store
-            .get(&key)
-            .await
-            .map_err(|e| store_error(&ctx.def, &name, e))?;
-        let Some(kv) = current else {
+        let Some(current) = read_current(&ctx, &key, from_cache).await? else {
             return Err(ApiError::not_found("pods", "", &name));
         };
-        let mut pod = served_from_kv(&ctx, &kv)?;
+        let mut pod = current.served;
         if pod["metadata"]
             .get("deletionTimestamp")
             .is_some_and(|v| !v.is_null())
@@ -77,7 +72,7 @@ pub(crate) async fn binding(ctx: Ctx, body: Body) -> ApiResult<Response> {
         match ctx
             .server
             .store
-            .update(&key, storage_bytes(&ctx, &pod)?, kv.mod_revision)
+            .update(&key, storage_bytes(&ctx, &pod)?, current.revision)
             .await
         {
             Ok(rev) => {
@@ -89,6 +84,7 @@ pub(crate) async fn binding(ctx: Ctx, body: Body) -> ApiResult<Response> {
                     &Warnings::new(),
                 ));
             }
+            Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) if from_cache => from_cache = false,
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(store_error(&ctx.def, &name, e)),
         }

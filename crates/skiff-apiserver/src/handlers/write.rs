@@ -216,6 +216,65 @@ fn check_namespace_open(ctx: &Ctx, ns: &str) -> ApiResult<()> {
     }
 }
 
+/// The live object an update starts from.
+pub(crate) struct Current {
+    /// Its resourceVersion (the store's mod revision).
+    pub revision: Revision,
+    /// Its served form, with `metadata.resourceVersion`.
+    pub served: Value,
+}
+
+/// Reads the object an update starts from: the watch cache's copy when
+/// `from_cache` (a stale copy only costs a failed compare-and-swap and a
+/// retry from the store, as upstream's GuaranteedUpdate does), else the store's.
+pub(crate) async fn read_current(ctx: &Ctx, key: &str, from_cache: bool) -> ApiResult<Option<Current>> {
+    if from_cache && let Some(obj) = ctx.server.cache.get(key) {
+        return Ok(Some(Current {
+            revision: obj.mod_revision,
+            served: super::read::served_value(ctx, &obj),
+        }));
+    }
+    let (current, _) = ctx
+        .server
+        .store
+        .get(key)
+        .await
+        .map_err(|e| store_error(&ctx.def, ctx.name(), e))?;
+    current
+        .map(|kv| {
+            Ok(Current {
+                revision: kv.mod_revision,
+                served: served_from_kv(ctx, &kv)?,
+            })
+        })
+        .transpose()
+}
+
+/// Whether two objects are equal apart from `metadata.resourceVersion`
+/// (an update that changes nothing else is not written).
+pub(crate) fn same_but_resource_version(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let without_rv =
+        |m: &serde_json::Map<String, Value>| m.iter().filter(|(k, _)| *k != "resourceVersion").count();
+    a.len() == b.len()
+        && a.iter().all(|(k, va)| match (k.as_str(), b.get(k)) {
+            ("metadata", Some(vb)) => match (va.as_object(), vb.as_object()) {
+                (Some(ma), Some(mb)) => {
+                    without_rv(ma) == without_rv(mb)
+                        && ma
+                            .iter()
+                            .filter(|(k, _)| *k != "resourceVersion")
+                            .all(|(k, v)| mb.get(k) == Some(v))
+                }
+                _ => va == vb,
+            },
+            (_, Some(vb)) => va == vb,
+            (_, None) => false,
+        })
+}
+
 /// The outcome of [`update_object`].
 pub(crate) enum Updated {
     /// Written (or unchanged) object.
@@ -242,14 +301,9 @@ pub(crate) async fn update_object(
     let def = &ctx.def;
     let key = ctx.key();
     let name = ctx.name().to_string();
+    let mut from_cache = true;
     loop {
-        let (current, _) = ctx
-            .server
-            .store
-            .get(&key)
-            .await
-            .map_err(|e| store_error(def, &name, e))?;
-        let Some(kv) = current else {
+        let Some(current) = read_current(ctx, &key, from_cache).await? else {
             if let Some(create) = create
                 && let Some(obj) = create()?
             {
@@ -257,15 +311,20 @@ pub(crate) async fn update_object(
             }
             return Err(ApiError::not_found(def.plural, def.group, &name));
         };
-        let old = served_from_kv(ctx, &kv)?;
+        let (mod_revision, old) = (current.revision, current.served);
         let new = mutate(&old)?;
         let pinned = new["metadata"]["resourceVersion"]
             .as_str()
             .filter(|s| !s.is_empty())
             .map(str::to_string);
         if let Some(rv) = &pinned
-            && *rv != kv.mod_revision.to_string()
+            && *rv != mod_revision.to_string()
         {
+            if from_cache {
+                // The cache may be a write behind the client: ask the store.
+                from_cache = false;
+                continue;
+            }
             return Err(ApiError::stale_conflict(def.plural, def.group, &name));
         }
         let now = strategy::now_rfc3339();
@@ -291,7 +350,7 @@ pub(crate) async fn update_object(
             if ctx.query.dry_run {
                 return Ok(Updated::Removed(new));
             }
-            return match ctx.server.store.delete(&key, Some(kv.mod_revision)).await {
+            return match ctx.server.store.delete(&key, Some(mod_revision)).await {
                 Ok((rev, _)) => {
                     if is_services(ctx) {
                         ctx.server
@@ -302,21 +361,24 @@ pub(crate) async fn update_object(
                     sync_cache(ctx, rev).await;
                     Ok(Updated::Removed(new))
                 }
-                Err(StoreError::Conflict { .. }) if pinned.is_none() => continue,
+                Err(StoreError::Conflict { .. }) if pinned.is_none() => {
+                    from_cache = false;
+                    continue;
+                }
                 Err(e) => Err(store_error(def, &name, e)),
             };
         }
-        let bytes = storage_bytes(ctx, &new)?;
-        if bytes == kv.value {
+        if same_but_resource_version(&new, &old) {
             ctx.server.services.release(&alloc).await;
             return Ok(Updated::Object(old));
         }
+        let bytes = storage_bytes(ctx, &new)?;
         if ctx.query.dry_run {
             ctx.server.services.release(&alloc).await;
-            new["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
+            new["metadata"]["resourceVersion"] = json!(mod_revision.to_string());
             return Ok(Updated::Object(new));
         }
-        match ctx.server.store.update(&key, bytes, kv.mod_revision).await {
+        match ctx.server.store.update(&key, bytes, mod_revision).await {
             Ok(rev) => {
                 if is_services(ctx) {
                     ctx.server
@@ -330,6 +392,7 @@ pub(crate) async fn update_object(
             }
             Err(StoreError::Conflict { .. }) | Err(StoreError::NotFound(_)) if pinned.is_none() => {
                 ctx.server.services.release(&alloc).await;
+                from_cache = false;
                 continue;
             }
             Err(e) => {
@@ -345,4 +408,22 @@ pub(crate) async fn update_object(
 /// `Apply` entry in managedFields and must not be recorded as an `Update` too.
 fn is_server_side_apply(ctx: &Ctx) -> bool {
     crate::negotiate::body_type(&ctx.headers).is_ok_and(|t| t == crate::negotiate::BodyType::ApplyPatch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_changing_only_the_resource_version_is_no_change() {
+        let old = json!({"metadata": {"name": "a", "resourceVersion": "7", "labels": {"x": "1"}}, "spec": {"n": 1}});
+        let same = json!({"spec": {"n": 1}, "metadata": {"labels": {"x": "1"}, "name": "a"}});
+        assert!(same_but_resource_version(&same, &old));
+        let relabelled = json!({"metadata": {"name": "a", "labels": {"x": "2"}}, "spec": {"n": 1}});
+        assert!(!same_but_resource_version(&relabelled, &old));
+        let extra = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"n": 1}, "status": {}});
+        assert!(!same_but_resource_version(&extra, &old));
+        let float = json!({"metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"n": 1.0}});
+        assert!(!same_but_resource_version(&float, &old));
+    }
 }

@@ -17,7 +17,6 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use skiff_images::{ContainerdConfig, Lifeline, ManagedContainerd, OnOwnerExit};
 
 use crate::server::{Error, free_port, workspace_root};
@@ -273,9 +272,10 @@ fn remove_all_sandboxes(socket: &Path) {
     let socket = socket.to_path_buf();
     rt.block_on(async move {
         let work = async {
-            let Ok(mut runtime) = cri_runtime(socket.clone()).await else {
+            let Ok(client) = skiff_cri::CriClient::connect(&socket).await else {
                 return;
             };
+            let mut runtime = client.runtime;
             let Ok(list) = runtime
                 .list_pod_sandbox(k8s_cri::v1::ListPodSandboxRequest { filter: None })
                 .await
@@ -296,27 +296,6 @@ fn remove_all_sandboxes(socket: &Path) {
         };
         let _ = tokio::time::timeout(Duration::from_secs(60), work).await;
     });
-}
-
-/// A CRI runtime client on the unix socket `path`. (The agent has its own;
-/// the testkit does not depend on the agent so that every e2e test builds
-/// while the agent is being changed.)
-async fn cri_runtime(
-    path: PathBuf,
-) -> Result<RuntimeServiceClient<tonic::transport::Channel>, tonic::transport::Error> {
-    let channel = tonic::transport::Endpoint::from_static("http://cri.invalid")
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(60))
-        .connect_with_connector(tower::service_fn(move |_| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
-        .await?;
-    Ok(RuntimeServiceClient::new(channel))
 }
 
 /// SIGKILLs shims still serving this containerd (their command line names its socket).

@@ -2,12 +2,14 @@
 //! free `10.201.K.0/24` (`.1` on the bridge), and one network namespace per
 //! node joined to it by a veth (`.2`, `.3`, ..., default route via `.1`,
 //! IPv4 forwarding on). [`AgentProcess`] runs `skiff agent` inside such a
-//! namespace (`ip netns exec`), where it starts a containerd of its own.
+//! namespace (and a mount namespace of its own), where it starts a
+//! containerd of its own.
 //!
 //! Everything is torn down on drop, pass or fail: every process in each
 //! namespace and all their descendants (containerd shims and the containers
 //! they reaped) are killed, mounts left under the agents' data dirs are
-//! unmounted, and the namespaces, veths and bridge are deleted.
+//! unmounted, and the namespaces, veths and bridge are deleted. If the test
+//! process dies first (killed by a timeout), a lifeline does the same.
 //!
 //! It owns the topology and the agents' processes only; the server and
 //! kubectl are [`crate::server`]'s and [`crate::kubectl`]'s.
@@ -20,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use skiff_images::Lifeline;
 use tempfile::TempDir;
 
 use crate::node::local_images;
@@ -91,6 +94,8 @@ fn run_quiet(program: &str, args: &[&str]) {
 /// A host bridge and one network namespace per node, deleted on drop.
 #[derive(Debug)]
 pub struct Topology {
+    /// Does the teardown if this process dies without dropping the topology.
+    lifeline: Option<Lifeline>,
     subnet: u8,
     bridge: String,
     nodes: Vec<String>,
@@ -117,11 +122,15 @@ impl Topology {
                 continue;
             }
             let mut topology = Topology {
+                lifeline: None,
                 subnet: k,
                 bridge,
                 nodes: Vec::new(),
                 data_dirs: Vec::new(),
             };
+            let mut args = vec![topology.bridge.clone()];
+            args.extend((0..nodes).map(|index| format!("skmn{k}-{index}")));
+            topology.lifeline = Some(Lifeline::spawn(TEARDOWN_SCRIPT, &args).map_err(io("lifeline"))?);
             topology.build(nodes)?;
             return Ok(topology);
         }
@@ -228,8 +237,31 @@ impl Drop for Topology {
             run_quiet("ip", &["link", "del", &self.host_veth(index)]);
         }
         run_quiet("ip", &["link", "del", &self.bridge]);
+        if let Some(mut lifeline) = self.lifeline.take() {
+            lifeline.disarm();
+        }
     }
 }
+
+/// What [`Topology`]'s lifeline does (`$1` the bridge, then the
+/// namespaces): what its `Drop` does, in `sh`.
+const TEARDOWN_SCRIPT: &str = r#"
+bridge=$1; shift
+all=""
+for ns in "$@"; do all="$all $(ip netns pids "$ns" 2>/dev/null)"; done
+todo=$all
+while [ -n "$todo" ]; do
+    next=""
+    for p in $todo; do
+        for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do next="$next $c"; done
+    done
+    all="$all $next"; todo=$next
+done
+[ -n "${all# }" ] && kill -KILL $all 2>/dev/null
+sleep 1
+for ns in "$@"; do ip netns del "$ns" 2>/dev/null; done
+ip link del "$bridge" 2>/dev/null
+"#;
 
 /// Every IPv4 address and route prefix of the host, as text to search.
 fn used_addresses() -> String {
@@ -492,6 +524,23 @@ mod tests {
         let table = HashMap::from([(10, 1), (11, 10), (12, 11), (20, 1), (13, 12)]);
         let found = with_descendants(&table, &[10]);
         assert_eq!(found, BTreeSet::from([10, 11, 12, 13]));
+    }
+
+    #[test]
+    fn the_lifeline_tears_the_topology_down_if_the_owner_cannot() {
+        if let Some(reason) = crate::node::skip_reason() {
+            eprintln!("SKIPPED: {reason}");
+            return;
+        }
+        let mut topology = Topology::create(1).unwrap();
+        let bridge = topology.bridge().to_string();
+        let mut sleeper = topology.command(0, "sleep").arg("600").spawn().unwrap();
+        // What happens when this process dies without dropping the topology.
+        topology.lifeline.as_mut().unwrap().fire();
+        assert!(sleeper.try_wait().unwrap().is_some(), "the sleeper survived");
+        let links = Command::new("ip").args(["-br", "link"]).output().unwrap();
+        assert!(!String::from_utf8_lossy(&links.stdout).contains(&bridge));
+        assert!(!Path::new("/run/netns").join(topology.netns(0)).exists());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 
 use crate::endpoints::{PortGroup, drive};
+use crate::informer::Informers;
 use crate::manager::{ControllerConfig, Error};
 
 /// Upstream's cap on endpoints in one slice.
@@ -107,8 +108,15 @@ pub fn desired_slices(svc: &Service, groups: &[PortGroup]) -> Vec<EndpointSlice>
 
 /// Keeps EndpointSlices in step with services and pods until an error.
 pub async fn run(client: kube::Client, cfg: Arc<ControllerConfig>) -> Result<(), Error> {
-    drive(&client, |cache| {
-        let desired = cache.desired(&cfg);
+    run_with(Arc::new(Informers::new(client)), cfg).await
+}
+
+/// Keeps EndpointSlices in step with services and pods (the manager's
+/// shared informers) until an error.
+pub async fn run_with(informers: Arc<Informers>, cfg: Arc<ControllerConfig>) -> Result<(), Error> {
+    let client = informers.client().clone();
+    drive(&informers, |cache, scope| {
+        let desired = cache.desired(&cfg, scope);
         let client = client.clone();
         async move {
             for (svc, groups) in desired {

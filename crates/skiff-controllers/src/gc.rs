@@ -13,11 +13,20 @@
 //! An owner is only judged gone after a live GET confirms it (404, or a
 //! different uid under the same name), so an owner created after the scan's
 //! list is never mistaken for a deleted one.
+//!
+//! The graph holds metadata only. Pods, nodes, leases, ReplicaSets and Jobs
+//! (the bulk of any cluster) come from the manager's shared informers
+//! instead of a list per scan; events are ignored, as upstream's
+//! `ignoredResources` does.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node as CoreNode, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions,
     PropagationPolicy,
@@ -25,6 +34,7 @@ use kube::api::{
 use kube::discovery::{Discovery, Scope, verbs};
 use serde_json::json;
 
+use crate::informer::{Informers, Watched};
 use crate::manager::{ControllerConfig, Error};
 
 /// Upstream's foreground deletion finalizer.
@@ -61,53 +71,156 @@ pub async fn discover(client: &kube::Client) -> Result<Vec<Resource>, Error> {
     Ok(out)
 }
 
+/// Whether upstream's garbage collector ignores the kind (`events`, core and
+/// `events.k8s.io`): they are many, short-lived and never owners.
+fn ignored(r: &Resource) -> bool {
+    r.ar.plural == "events" && (r.ar.group.is_empty() || r.ar.group == "events.k8s.io")
+}
+
+/// Anything with object metadata (a shared informer's object).
+trait HasMeta: Send + Sync {
+    fn object_meta(&self) -> &ObjectMeta;
+}
+
+impl<K: kube::Resource + Send + Sync> HasMeta for K {
+    fn object_meta(&self) -> &ObjectMeta {
+        self.meta()
+    }
+}
+
+/// The metadata of an object in the graph: a listed object's own, or a
+/// shared informer's object (no copy).
+#[derive(Clone)]
+enum Meta {
+    Listed(Box<ObjectMeta>),
+    Shared(Arc<dyn HasMeta>),
+}
+
+impl std::fmt::Debug for Meta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let m = match self {
+            Meta::Listed(m) => m.as_ref(),
+            Meta::Shared(o) => o.object_meta(),
+        };
+        m.fmt(f)
+    }
+}
+
+/// A kind the graph takes from a shared informer: (group, kind, snapshot).
+type SharedKind = (
+    String,
+    String,
+    Box<dyn Fn() -> Vec<Arc<dyn HasMeta>> + Send + Sync>,
+);
+
+fn shared_kind<K: Watched>(informers: &Informers) -> SharedKind {
+    let store = informers.all::<K>().store();
+    let snapshot = move || {
+        store
+            .state()
+            .into_iter()
+            .map(|o| o as Arc<dyn HasMeta>)
+            .collect::<Vec<_>>()
+    };
+    (
+        K::group(&()).into_owned(),
+        K::kind(&()).into_owned(),
+        Box::new(snapshot),
+    )
+}
+
 /// An object in the graph.
 #[derive(Debug, Clone)]
 struct Node {
     resource: usize,
-    obj: DynamicObject,
+    meta: Meta,
 }
 
 impl Node {
+    fn meta(&self) -> &ObjectMeta {
+        match &self.meta {
+            Meta::Listed(m) => m,
+            Meta::Shared(o) => o.object_meta(),
+        }
+    }
     fn uid(&self) -> &str {
-        self.obj.metadata.uid.as_deref().unwrap_or("")
+        self.meta().uid.as_deref().unwrap_or("")
     }
     fn deleting(&self) -> bool {
-        self.obj.metadata.deletion_timestamp.is_some()
+        self.meta().deletion_timestamp.is_some()
     }
     fn has_finalizer(&self, f: &str) -> bool {
-        self.obj
-            .metadata
+        self.meta()
             .finalizers
             .as_ref()
             .is_some_and(|v| v.iter().any(|x| x == f))
     }
     fn owners(&self) -> &[OwnerReference] {
-        self.obj.metadata.owner_references.as_deref().unwrap_or(&[])
+        self.meta().owner_references.as_deref().unwrap_or(&[])
     }
 }
 
-/// Runs the garbage collector until an error.
+/// Runs the garbage collector with its own pod informer until an error.
 pub async fn run(client: kube::Client, cfg: Arc<ControllerConfig>) -> Result<(), Error> {
+    run_with(Arc::new(Informers::new(client)), cfg).await
+}
+
+/// Runs the garbage collector on the manager's shared informers.
+pub async fn run_with(informers: Arc<Informers>, cfg: Arc<ControllerConfig>) -> Result<(), Error> {
+    let shared = vec![
+        shared_kind::<Pod>(&informers),
+        shared_kind::<CoreNode>(&informers),
+        shared_kind::<Lease>(&informers),
+        shared_kind::<ReplicaSet>(&informers),
+        shared_kind::<Job>(&informers),
+    ];
+    let _ = informers.all::<Pod>().store().wait_until_ready().await;
+    let _ = informers.all::<CoreNode>().store().wait_until_ready().await;
+    let _ = informers.all::<Lease>().store().wait_until_ready().await;
+    let _ = informers.all::<ReplicaSet>().store().wait_until_ready().await;
+    let _ = informers.all::<Job>().store().wait_until_ready().await;
     loop {
-        if let Err(e) = scan(&client).await {
+        if let Err(e) = scan_with(informers.client(), &shared).await {
             tracing::warn!(error = %e, "garbage collector scan failed");
         }
         tokio::time::sleep(cfg.gc_resync).await;
     }
 }
 
-/// One pass over the whole ownership graph.
+/// One pass over the whole ownership graph, listing every kind.
 pub async fn scan(client: &kube::Client) -> Result<(), Error> {
+    scan_with(client, &[]).await
+}
+
+/// One pass over the whole ownership graph; the `shared` kinds come from
+/// informers, the others from a list each.
+async fn scan_with(client: &kube::Client, shared: &[SharedKind]) -> Result<(), Error> {
     let resources = discover(client).await?;
     let mut nodes = Vec::new();
     let mut listed_kinds = HashSet::new();
     for (i, r) in resources.iter().enumerate() {
+        if ignored(r) {
+            continue;
+        }
+        if let Some((_, _, snapshot)) = shared
+            .iter()
+            .find(|(g, k, _)| r.ar.group == *g && r.ar.kind == *k)
+        {
+            listed_kinds.insert((r.ar.group.clone(), r.ar.kind.clone()));
+            nodes.extend(snapshot().into_iter().map(|o| Node {
+                resource: i,
+                meta: Meta::Shared(o),
+            }));
+            continue;
+        }
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &r.ar);
         match api.list(&ListParams::default()).await {
             Ok(list) => {
                 listed_kinds.insert((r.ar.group.clone(), r.ar.kind.clone()));
-                nodes.extend(list.items.into_iter().map(|obj| Node { resource: i, obj }));
+                nodes.extend(list.items.into_iter().map(|obj| Node {
+                    resource: i,
+                    meta: Meta::Listed(Box::new(obj.metadata)),
+                }));
             }
             Err(e) => tracing::debug!(resource = %r.ar.plural, error = %e, "gc: list failed"),
         }
@@ -194,7 +307,7 @@ struct Gc<'a> {
 impl Gc<'_> {
     fn api(&self, n: &Node) -> Api<DynamicObject> {
         let r = &self.resources[n.resource];
-        match (r.namespaced, n.obj.metadata.namespace.as_deref()) {
+        match (r.namespaced, n.meta().namespace.as_deref()) {
             (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &r.ar),
             _ => Api::all_with(self.client.clone(), &r.ar),
         }
@@ -210,7 +323,7 @@ impl Gc<'_> {
         else {
             return false;
         };
-        let api: Api<DynamicObject> = match (r.namespaced, dep.obj.metadata.namespace.as_deref()) {
+        let api: Api<DynamicObject> = match (r.namespaced, dep.meta().namespace.as_deref()) {
             (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &r.ar),
             (true, None) => return true,
             (false, _) => Api::all_with(self.client.clone(), &r.ar),
@@ -223,13 +336,13 @@ impl Gc<'_> {
     }
 
     async fn delete(&self, n: &Node, policy: PropagationPolicy) {
-        let Some(name) = n.obj.metadata.name.as_deref() else {
+        let Some(name) = n.meta().name.as_deref() else {
             return;
         };
         let dp = DeleteParams {
             propagation_policy: Some(policy),
             preconditions: Some(Preconditions {
-                uid: n.obj.metadata.uid.clone(),
+                uid: n.meta().uid.clone(),
                 resource_version: None,
             }),
             ..DeleteParams::default()
@@ -244,7 +357,7 @@ impl Gc<'_> {
     /// Writes `metadata.ownerReferences` (guarded by resourceVersion).
     async fn set_owners(&self, n: &Node, keep: Vec<OwnerReference>) {
         let patch = json!({"metadata": {
-            "resourceVersion": n.obj.metadata.resource_version,
+            "resourceVersion": n.meta().resource_version,
             "ownerReferences": keep,
         }});
         self.patch(n, patch).await;
@@ -253,22 +366,21 @@ impl Gc<'_> {
     /// Removes finalizer `f` (guarded by resourceVersion).
     async fn drop_finalizer(&self, n: &Node, f: &str) {
         let rest: Vec<&String> = n
-            .obj
-            .metadata
+            .meta()
             .finalizers
             .iter()
             .flatten()
             .filter(|x| x.as_str() != f)
             .collect();
         let patch = json!({"metadata": {
-            "resourceVersion": n.obj.metadata.resource_version,
+            "resourceVersion": n.meta().resource_version,
             "finalizers": rest,
         }});
         self.patch(n, patch).await;
     }
 
     async fn patch(&self, n: &Node, patch: serde_json::Value) {
-        let Some(name) = n.obj.metadata.name.as_deref() else {
+        let Some(name) = n.meta().name.as_deref() else {
             return;
         };
         match self

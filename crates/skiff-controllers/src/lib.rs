@@ -19,6 +19,7 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod events;
 pub mod gc;
+pub mod informer;
 pub mod job;
 pub mod leader;
 pub mod manager;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 use tokio::task::JoinSet;
 
+use crate::informer::Informers;
 use crate::leader::{LeaderElector, LeaseSettings};
 
 /// What a controller loop can fail with.
@@ -93,11 +94,42 @@ pub type ControllerFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Sen
 /// Starts one controller loop.
 pub type ControllerFn = fn(kube::Client, Arc<ControllerConfig>) -> ControllerFuture;
 
-/// Every controller [`run_all`] starts, by name. Workload controllers add
-/// their line here.
+/// Starts one controller loop that reads the manager's shared informers.
+pub type InformerControllerFn = fn(Arc<Informers>, Arc<ControllerConfig>) -> ControllerFuture;
+
+/// The controllers [`run_all`] starts that read the shared informers (one
+/// watch and one copy of each object per kind for all of them), by name.
+pub fn informer_controllers() -> Vec<(&'static str, InformerControllerFn)> {
+    vec![
+        ("garbage-collector", |i, g| Box::pin(crate::gc::run_with(i, g))),
+        ("endpoints", |i, g| Box::pin(crate::endpoints::run_with(i, g))),
+        ("endpointslice", |i, g| {
+            Box::pin(crate::endpointslice::run_with(i, g))
+        }),
+        ("resourcequota", |i, g| {
+            Box::pin(crate::resourcequota::run_with(i, g))
+        }),
+        ("disruption", |i, g| Box::pin(crate::disruption::run_with(i, g))),
+        ("node-lifecycle", |i, g| {
+            Box::pin(crate::node_lifecycle::run_with(i, g))
+        }),
+        ("podgc", |i, g| Box::pin(crate::podgc::run_with(i, g))),
+        ("deployment", |i, g| Box::pin(crate::deployment::run_with(i, g))),
+        ("replicaset", |i, g| Box::pin(crate::replicaset::run_with(i, g))),
+        ("replicationcontroller", |i, g| {
+            Box::pin(crate::replicaset::run_rc(i, g))
+        }),
+        ("daemonset", |i, g| Box::pin(crate::daemonset::run_with(i, g))),
+        ("statefulset", |i, g| Box::pin(crate::statefulset::run_with(i, g))),
+        ("job", |i, g| Box::pin(crate::job::run_with(i, g))),
+        ("cronjob", |i, g| Box::pin(crate::cronjob::run_with(i, g))),
+    ]
+}
+
+/// The controllers [`run_all`] starts that open their own watches (small
+/// kinds), by name.
 pub fn controllers() -> Vec<(&'static str, ControllerFn)> {
     vec![
-        ("garbage-collector", |c, g| Box::pin(crate::gc::run(c, g))),
         ("namespace", |c, g| Box::pin(crate::namespace::run(c, g))),
         ("serviceaccount", |c, g| {
             Box::pin(crate::serviceaccount::run(c, g))
@@ -106,23 +138,6 @@ pub fn controllers() -> Vec<(&'static str, ControllerFn)> {
             Box::pin(crate::root_ca_publisher::run(c, g))
         }),
         ("node-ipam", |c, g| Box::pin(crate::node_ipam::run(c, g))),
-        ("node-lifecycle", |c, g| {
-            Box::pin(crate::node_lifecycle::run(c, g))
-        }),
-        ("endpoints", |c, g| Box::pin(crate::endpoints::run(c, g))),
-        ("endpointslice", |c, g| Box::pin(crate::endpointslice::run(c, g))),
-        ("deployment", |c, g| Box::pin(crate::deployment::run(c, g))),
-        ("replicaset", |c, g| Box::pin(crate::replicaset::run(c, g))),
-        ("resourcequota", |c, g| Box::pin(crate::resourcequota::run(c, g))),
-        ("podgc", |c, g| Box::pin(crate::podgc::run(c, g))),
-        ("disruption", |c, g| Box::pin(crate::disruption::run(c, g))),
-        ("daemonset", |c, g| Box::pin(crate::daemonset::run(c, g))),
-        ("statefulset", |c, g| Box::pin(crate::statefulset::run(c, g))),
-        ("job", |c, g| Box::pin(crate::job::run(c, g))),
-        ("cronjob", |c, g| Box::pin(crate::cronjob::run(c, g))),
-        ("replicationcontroller", |c, g| {
-            Box::pin(crate::replicaset::run_rc(c, g))
-        }),
     ]
 }
 
@@ -143,24 +158,27 @@ pub async fn run_all(client: kube::Client, cfg: Arc<ControllerConfig>) -> Result
         elector.acquire().await;
         tracing::info!(identity = %cfg.identity, "controller manager became leader");
         let mut loops = JoinSet::new();
+        let informers = Arc::new(Informers::new(client.clone()));
+        for (name, start) in informer_controllers() {
+            let (informers, cfg) = (informers.clone(), cfg.clone());
+            loops.spawn(supervise(name, move || start(informers.clone(), cfg.clone())));
+        }
         for (name, start) in controllers() {
-            loops.spawn(supervise(name, start, client.clone(), cfg.clone()));
+            let (client, cfg) = (client.clone(), cfg.clone());
+            loops.spawn(supervise(name, move || start(client.clone(), cfg.clone())));
         }
         elector.hold().await;
         tracing::warn!(identity = %cfg.identity, "controller manager lost the lease; stopping loops");
         loops.shutdown().await;
+        // The last handle: stops every shared watch of this term.
+        drop(informers);
     }
 }
 
 /// Restarts one controller whenever it returns, logging why.
-async fn supervise(
-    name: &'static str,
-    start: ControllerFn,
-    client: kube::Client,
-    cfg: Arc<ControllerConfig>,
-) {
+async fn supervise(name: &'static str, start: impl Fn() -> ControllerFuture) {
     loop {
-        match start(client.clone(), cfg.clone()).await {
+        match start().await {
             Ok(()) => tracing::info!(controller = name, "controller loop returned; restarting"),
             Err(e) => tracing::warn!(controller = name, error = %e, "controller loop failed; restarting"),
         }

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, NodeCondition, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, PostParams};
 
+use crate::informer::Informers;
 use crate::manager::{ControllerConfig, Error};
 use eviction::{Evictor, NOT_READY, UNREACHABLE};
 
@@ -23,61 +24,59 @@ pub mod eviction;
 /// Namespace of node heartbeat Leases.
 pub const NODE_LEASE_NS: &str = "kube-node-lease";
 
-/// Runs the node monitor until an error.
-pub async fn run(client: kube::Client, cfg: Arc<ControllerConfig>) -> Result<(), Error> {
-    let nodes_api: Api<Node> = Api::all(client.clone());
-    let leases_api: Api<Lease> = Api::namespaced(client.clone(), NODE_LEASE_NS);
-    let evictor = Evictor::new(client.clone());
+/// Runs the node monitor on the manager's shared node and lease informers
+/// until an error.
+pub async fn run_with(informers: Arc<Informers>, cfg: Arc<ControllerConfig>) -> Result<(), Error> {
+    let nodes_api: Api<Node> = Api::all(informers.client().clone());
+    let nodes = informers.all::<Node>().store();
+    let leases = informers.all::<Lease>().store();
+    let evictor = Evictor::new(informers.client().clone());
+    let _ = nodes.wait_until_ready().await;
+    let _ = leases.wait_until_ready().await;
     loop {
-        // Plain lists each period: the reflector-based variant did not become
-        // ready against skiff server in tests (to investigate).
-        let nodes = nodes_api.list(&ListParams::default()).await?.items;
-        let leases = leases_api
-            .list(&ListParams::default())
-            .await
-            .map(|l| l.items)
-            .unwrap_or_default();
-        monitor_once(&nodes_api, nodes, leases, &cfg, &evictor).await;
+        let renewed: HashMap<String, Arc<Lease>> = leases
+            .state()
+            .into_iter()
+            .filter(|l| l.metadata.namespace.as_deref() == Some(NODE_LEASE_NS))
+            .filter_map(|l| Some((l.metadata.name.clone()?, l)))
+            .collect();
+        monitor_once(&nodes_api, nodes.state(), &renewed, &cfg, &evictor).await;
         tokio::time::sleep(cfg.node_monitor_period).await;
     }
 }
 
 async fn monitor_once(
     api: &Api<Node>,
-    nodes: Vec<Node>,
-    leases: Vec<Lease>,
+    nodes: Vec<Arc<Node>>,
+    leases: &HashMap<String, Arc<Lease>>,
     cfg: &ControllerConfig,
     evictor: &Evictor,
 ) {
     let now = jiff::Timestamp::now();
-    let leases: HashMap<String, Lease> = leases
-        .into_iter()
-        .filter_map(|l| Some((l.metadata.name.clone()?, l)))
-        .collect();
     for node in nodes {
         let Some(name) = node.metadata.name.clone() else {
             continue;
         };
-        let last = last_heartbeat(&node, leases.get(&name));
+        let last = last_heartbeat(&node, leases.get(&name).map(Arc::as_ref));
         let silent = now.duration_since(last).unsigned_abs();
-        let mut updated = node.clone();
-        let status_changed = silent > cfg.node_monitor_grace_period && mark_unknown(&mut updated, now);
-        if status_changed {
-            tracing::info!(node = %name, "node stopped posting status; marking Unknown");
-            if let Err(e) = api.replace_status(&name, &PostParams::default(), &updated).await {
-                tracing::warn!(node = %name, error = %e, "node-lifecycle: status update failed");
-                continue;
+        if silent > cfg.node_monitor_grace_period {
+            let mut updated = Node::clone(&node);
+            if mark_unknown(&mut updated, now) {
+                tracing::info!(node = %name, "node stopped posting status; marking Unknown");
+                if let Err(e) = api.replace_status(&name, &PostParams::default(), &updated).await {
+                    tracing::warn!(node = %name, error = %e, "node-lifecycle: status update failed");
+                }
+                continue; // the taints follow on the next pass, from the stored status
             }
-            continue; // the taints follow on the next pass, from the stored status
         }
         let want = desired_taints(&node, now);
-        if want
-            != node
-                .spec
-                .as_ref()
-                .and_then(|s| s.taints.clone())
-                .unwrap_or_default()
-        {
+        let have = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.as_deref())
+            .unwrap_or(&[]);
+        if want != have {
+            let mut updated = Node::clone(&node);
             updated.spec.get_or_insert_with(Default::default).taints = Some(want.clone());
             if let Err(e) = api.replace(&name, &PostParams::default(), &updated).await {
                 tracing::debug!(node = %name, error = %e, "node-lifecycle: taint update failed");

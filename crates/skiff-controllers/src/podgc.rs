@@ -7,7 +7,7 @@
 //!   first marked Failed with a `DisruptionTarget` condition);
 //! - terminating pods that were never scheduled.
 //!
-//! It keeps only a small summary of each pod from one watch.
+//! It reads the manager's shared pod and node informers (no watch of its own).
 //!
 //! Must not: delete running pods of live nodes.
 
@@ -15,12 +15,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::reflector::Store;
 use serde_json::json;
 
+use crate::informer::Informers;
 use crate::manager::{ControllerConfig, Error};
 
 /// How often the collector looks for pods to delete.
@@ -113,99 +113,43 @@ pub fn unscheduled_terminating<'a>(pods: &[&'a PodInfo]) -> Vec<&'a PodInfo> {
         .collect()
 }
 
-/// Pods (summaries) and node names as the watches last showed them.
-#[derive(Default)]
+/// Pods (summaries) and node names as the shared informers show them now.
 struct View {
-    pods: HashMap<(String, String), PodInfo>,
+    pods: Vec<PodInfo>,
     nodes: HashSet<String>,
-    relisting_pods: Option<HashMap<(String, String), PodInfo>>,
-    relisting_nodes: Option<HashSet<String>>,
-    synced_pods: bool,
-    synced_nodes: bool,
-}
-
-enum Change {
-    Pod(Box<Event<Pod>>),
-    Node(Box<Event<Node>>),
 }
 
 impl View {
-    fn apply(&mut self, change: Change) {
-        match change {
-            Change::Pod(e) => self.apply_pod(*e),
-            Change::Node(e) => self.apply_node(*e),
-        }
-    }
-
-    fn apply_pod(&mut self, event: Event<Pod>) {
-        match event {
-            Event::Init => self.relisting_pods = Some(HashMap::new()),
-            Event::InitApply(p) => {
-                let info = PodInfo::of(&p);
-                self.relisting_pods
-                    .get_or_insert_default()
-                    .insert(info.key(), info);
-            }
-            Event::InitDone => {
-                self.pods = self.relisting_pods.take().unwrap_or_default();
-                self.synced_pods = true;
-            }
-            Event::Apply(p) => {
-                let info = PodInfo::of(&p);
-                self.pods.insert(info.key(), info);
-            }
-            Event::Delete(p) => {
-                self.pods.remove(&PodInfo::of(&p).key());
-            }
-        }
-    }
-
-    fn apply_node(&mut self, event: Event<Node>) {
-        match event {
-            Event::Init => self.relisting_nodes = Some(HashSet::new()),
-            Event::InitApply(n) => {
-                self.relisting_nodes
-                    .get_or_insert_default()
-                    .insert(n.metadata.name.unwrap_or_default());
-            }
-            Event::InitDone => {
-                self.nodes = self.relisting_nodes.take().unwrap_or_default();
-                self.synced_nodes = true;
-            }
-            Event::Apply(n) => {
-                self.nodes.insert(n.metadata.name.unwrap_or_default());
-            }
-            Event::Delete(n) => {
-                self.nodes.remove(&n.metadata.name.unwrap_or_default());
-            }
+    fn of(pods: &Store<Pod>, nodes: &Store<Node>) -> View {
+        View {
+            pods: pods.state().iter().map(|p| PodInfo::of(p)).collect(),
+            nodes: nodes
+                .state()
+                .iter()
+                .filter_map(|n| n.metadata.name.clone())
+                .collect(),
         }
     }
 }
 
-/// Runs the collector until a watch fails.
-pub async fn run(client: kube::Client, cfg: Arc<ControllerConfig>) -> Result<(), Error> {
-    let pods = watcher::watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .map_ok(|e| Change::Pod(Box::new(e)))
-        .boxed();
-    let nodes = watcher::watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-        .map_ok(|e| Change::Node(Box::new(e)))
-        .boxed();
-    let mut changes = stream::select(pods, nodes);
-    let mut view = View::default();
+/// Runs the collector on the manager's shared pod and node informers.
+pub async fn run_with(informers: Arc<Informers>, cfg: Arc<ControllerConfig>) -> Result<(), Error> {
+    let pods = informers.all::<Pod>().store();
+    let nodes = informers.all::<Node>().store();
+    let _ = pods.wait_until_ready().await;
+    let _ = nodes.wait_until_ready().await;
     let mut missing_since: HashMap<(String, String), Instant> = HashMap::new();
     let mut tick = tokio::time::interval(GC_PERIOD);
     loop {
-        tokio::select! {
-            next = changes.try_next() => {
-                let Some(change) = next? else { return Ok(()) };
-                view.apply(change);
-            }
-            _ = tick.tick() => {
-                if view.synced_pods && view.synced_nodes {
-                    collect(&client, &view, cfg.terminated_pod_gc_threshold, &mut missing_since).await;
-                }
-            }
-        }
+        tick.tick().await;
+        let view = View::of(&pods, &nodes);
+        collect(
+            informers.client(),
+            &view,
+            cfg.terminated_pod_gc_threshold,
+            &mut missing_since,
+        )
+        .await;
     }
 }
 
@@ -215,7 +159,7 @@ async fn collect(
     threshold: usize,
     missing_since: &mut HashMap<(String, String), Instant>,
 ) {
-    let all: Vec<&PodInfo> = view.pods.values().collect();
+    let all: Vec<&PodInfo> = view.pods.iter().collect();
     let mut victims: Vec<(PodInfo, Reason)> = over_threshold(&all, threshold)
         .into_iter()
         .map(|p| (p, Reason::Terminated))

@@ -15,12 +15,12 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodTemplateSpec, ReplicationController};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use crate::events::{EventType, Recorder};
+use crate::informer::{self, Informers};
 use crate::manager::ControllerConfig;
 use crate::workload_util::{self as wu, Claim, Matcher};
 
@@ -265,31 +265,41 @@ pub fn error_policy<K: ReplicaOwner>(obj: Arc<K>, err: &Error, _ctx: Arc<Ctx>) -
 }
 
 async fn run_for<K: ReplicaOwner>(
-    client: kube::Client,
+    informers: Arc<Informers>,
     component: &str,
 ) -> Result<(), crate::manager::Error> {
+    let client = informers.client().clone();
     let ctx = Arc::new(Ctx {
         client: client.clone(),
-        recorder: Recorder::new(client.clone(), component),
+        recorder: Recorder::new(client, component),
     });
-    let owners: Api<K> = Api::all(client.clone());
-    let pods: Api<Pod> = Api::all(client);
-    Controller::new(owners, watcher::Config::default())
-        .owns(pods, watcher::Config::default())
+    informer::controller::<K>(&informers)
+        .owns_shared_stream(informers.all::<Pod>().triggers())
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|_| async {})
         .await;
     Ok(())
 }
 
-/// Runs the ReplicaSet controller until its watches end.
-pub async fn run(client: kube::Client, _cfg: Arc<ControllerConfig>) -> Result<(), crate::manager::Error> {
-    run_for::<ReplicaSet>(client, "replicaset-controller").await
+/// Runs the ReplicaSet controller (with its own informers) until its watches end.
+pub async fn run(client: kube::Client, cfg: Arc<ControllerConfig>) -> Result<(), crate::manager::Error> {
+    run_with(Arc::new(Informers::new(client)), cfg).await
 }
 
-/// Runs the ReplicationController controller until its watches end.
-pub async fn run_rc(client: kube::Client, _cfg: Arc<ControllerConfig>) -> Result<(), crate::manager::Error> {
-    run_for::<ReplicationController>(client, "replication-controller").await
+/// Runs the ReplicaSet controller on the manager's shared informers.
+pub async fn run_with(
+    informers: Arc<Informers>,
+    _cfg: Arc<ControllerConfig>,
+) -> Result<(), crate::manager::Error> {
+    run_for::<ReplicaSet>(informers, "replicaset-controller").await
+}
+
+/// Runs the ReplicationController controller on the manager's shared informers.
+pub async fn run_rc(
+    informers: Arc<Informers>,
+    _cfg: Arc<ControllerConfig>,
+) -> Result<(), crate::manager::Error> {
+    run_for::<ReplicationController>(informers, "replication-controller").await
 }
 
 #[cfg(test)]

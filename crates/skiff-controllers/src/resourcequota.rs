@@ -20,6 +20,7 @@ use kube::runtime::watcher::{self, Event};
 use serde_json::{Value, json};
 use skiff_api::quota::{Quota, amount};
 
+use crate::informer::{Informers, namespace_of};
 use crate::manager::{ControllerConfig, Error};
 
 /// Every namespace with quotas is recomputed at least this often.
@@ -38,8 +39,10 @@ enum Signal {
     Pod(String),
 }
 
-/// Watches quotas and pods and keeps quota status current, until a watch fails.
-pub async fn run(client: kube::Client, _cfg: Arc<ControllerConfig>) -> Result<(), Error> {
+/// Watches quotas (and the manager's shared pod informer) and keeps quota
+/// status current, until a watch fails.
+pub async fn run_with(informers: Arc<Informers>, _cfg: Arc<ControllerConfig>) -> Result<(), Error> {
+    let client = informers.client().clone();
     let quotas = watcher::watcher(
         Api::<ResourceQuota>::all(client.clone()),
         watcher::Config::default(),
@@ -59,11 +62,10 @@ pub async fn run(client: kube::Client, _cfg: Arc<ControllerConfig>) -> Result<()
         Event::InitDone => Vec::new(),
     })
     .boxed();
-    let pods = watcher::watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .map_ok(|ev| match ev {
-            Event::Apply(p) | Event::Delete(p) => vec![Signal::Pod(p.metadata.namespace.unwrap_or_default())],
-            _ => Vec::new(),
-        })
+    let pods = informers
+        .all::<Pod>()
+        .subscribe()
+        .map(|c| Ok(vec![Signal::Pod(namespace_of(&c))]))
         .boxed();
     let mut signals = stream::select(quotas, pods);
     let mut with_quotas: HashMap<String, BTreeSet<String>> = HashMap::new();

@@ -24,11 +24,11 @@ use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use crate::events::{EventType, Recorder};
+use crate::informer::{self, Informers};
 use crate::manager::ControllerConfig;
 use crate::workload_util as wu;
 use logic::{Finished, ScheduleState};
@@ -365,14 +365,23 @@ pub fn error_policy(obj: Arc<CronJob>, err: &Error, _ctx: Arc<Ctx>) -> Action {
     Action::requeue(Duration::from_secs(2))
 }
 
-/// Runs the CronJob controller until its watches end.
-pub async fn run(client: kube::Client, _cfg: Arc<ControllerConfig>) -> Result<(), crate::manager::Error> {
+/// Runs the CronJob controller (with its own informers) until its watches end.
+pub async fn run(client: kube::Client, cfg: Arc<ControllerConfig>) -> Result<(), crate::manager::Error> {
+    run_with(Arc::new(Informers::new(client)), cfg).await
+}
+
+/// Runs the CronJob controller on the manager's shared informers.
+pub async fn run_with(
+    informers: Arc<Informers>,
+    _cfg: Arc<ControllerConfig>,
+) -> Result<(), crate::manager::Error> {
+    let client = informers.client().clone();
     let ctx = Arc::new(Ctx {
         client: client.clone(),
-        recorder: Recorder::new(client.clone(), "cronjob-controller"),
+        recorder: Recorder::new(client, "cronjob-controller"),
     });
-    Controller::new(Api::<CronJob>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<Job>::all(client), watcher::Config::default())
+    informer::controller::<CronJob>(&informers)
+        .owns_shared_stream(informers.all::<Job>().triggers())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
         .await;

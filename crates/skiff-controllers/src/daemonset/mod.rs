@@ -20,13 +20,13 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::deployment::rollout::resolve;
 use crate::events::{EventType, Recorder};
+use crate::informer::{self, Change, Informer, Informers};
 use crate::manager::ControllerConfig;
 use crate::workload_util::{self as wu, Claim, Matcher};
 use plan::NodeView;
@@ -301,40 +301,38 @@ fn fingerprint(n: &Node) -> u32 {
 
 /// One item whenever a node appears, disappears, or changes what matters
 /// to placement (heartbeats and status updates are ignored).
-fn node_changes(client: kube::Client) -> impl Stream<Item = ()> + Send {
+fn node_changes(informer: &Informer<Node>) -> impl Stream<Item = ()> + Send + use<> {
     let mut seen: HashMap<String, u32> = HashMap::new();
-    watcher(Api::<Node>::all(client), watcher::Config::default())
-        .default_backoff()
-        .filter_map(move |ev| {
-            let changed = match ev {
-                Ok(watcher::Event::Apply(n)) => {
-                    let fp = fingerprint(&n);
-                    seen.insert(n.name_any(), fp) != Some(fp)
-                }
-                Ok(watcher::Event::InitApply(n)) => {
-                    seen.insert(n.name_any(), fingerprint(&n));
-                    false
-                }
-                Ok(watcher::Event::Delete(n)) => {
-                    seen.remove(&n.name_any());
-                    true
-                }
-                Ok(watcher::Event::InitDone) => true,
-                Ok(watcher::Event::Init) | Err(_) => false,
-            };
-            futures::future::ready(changed.then_some(()))
-        })
+    informer.subscribe().filter_map(move |change| {
+        let changed = match change {
+            Change::Applied(n) => {
+                let fp = fingerprint(&n);
+                seen.insert(n.name_any(), fp) != Some(fp)
+            }
+            Change::Deleted(n) => seen.remove(&n.name_any()).is_some(),
+        };
+        futures::future::ready(changed.then_some(()))
+    })
 }
 
-/// Runs the DaemonSet controller until its watches end.
-pub async fn run(client: kube::Client, _cfg: Arc<ControllerConfig>) -> Result<(), crate::manager::Error> {
+/// Runs the DaemonSet controller (with its own informers) until its watches end.
+pub async fn run(client: kube::Client, cfg: Arc<ControllerConfig>) -> Result<(), crate::manager::Error> {
+    run_with(Arc::new(Informers::new(client)), cfg).await
+}
+
+/// Runs the DaemonSet controller on the manager's shared informers.
+pub async fn run_with(
+    informers: Arc<Informers>,
+    _cfg: Arc<ControllerConfig>,
+) -> Result<(), crate::manager::Error> {
+    let client = informers.client().clone();
     let ctx = Arc::new(Ctx {
         client: client.clone(),
-        recorder: Recorder::new(client.clone(), "daemonset-controller"),
+        recorder: Recorder::new(client, "daemonset-controller"),
     });
-    Controller::new(Api::<DaemonSet>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .reconcile_all_on(node_changes(client))
+    informer::controller::<DaemonSet>(&informers)
+        .owns_shared_stream(informers.all::<Pod>().triggers())
+        .reconcile_all_on(node_changes(&informers.all::<Node>()))
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
         .await;

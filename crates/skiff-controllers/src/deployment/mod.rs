@@ -18,11 +18,11 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use crate::events::{EventType, Recorder};
+use crate::informer::{self, Informers};
 use crate::manager::ControllerConfig;
 use crate::workload_util::{self as wu, Claim, Matcher, UtilError};
 
@@ -427,14 +427,23 @@ pub fn error_policy(d: Arc<Deployment>, err: &Error, _ctx: Arc<Ctx>) -> Action {
     Action::requeue(Duration::from_secs(2))
 }
 
-/// Runs the Deployment controller until its watches end.
-pub async fn run(client: kube::Client, _cfg: Arc<ControllerConfig>) -> Result<(), crate::manager::Error> {
+/// Runs the Deployment controller (with its own informers) until its watches end.
+pub async fn run(client: kube::Client, cfg: Arc<ControllerConfig>) -> Result<(), crate::manager::Error> {
+    run_with(Arc::new(Informers::new(client)), cfg).await
+}
+
+/// Runs the Deployment controller on the manager's shared informers.
+pub async fn run_with(
+    informers: Arc<Informers>,
+    _cfg: Arc<ControllerConfig>,
+) -> Result<(), crate::manager::Error> {
+    let client = informers.client().clone();
     let ctx = Arc::new(Ctx {
         client: client.clone(),
-        recorder: Recorder::new(client.clone(), "deployment-controller"),
+        recorder: Recorder::new(client, "deployment-controller"),
     });
-    Controller::new(Api::<Deployment>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<ReplicaSet>::all(client), watcher::Config::default())
+    informer::controller::<Deployment>(&informers)
+        .owns_shared_stream(informers.all::<ReplicaSet>().triggers())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
         .await;

@@ -23,6 +23,7 @@ use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::watcher::{self, Event};
 use skiff_api::selector::LabelSelector;
 
+use crate::informer::{Informers, namespace_of};
 use crate::manager::{ControllerConfig, Error};
 use crate::workload_util::controller_of;
 
@@ -37,8 +38,10 @@ enum Signal {
     Pod(String),
 }
 
-/// Watches budgets and pods and keeps budget status current, until a watch fails.
-pub async fn run(client: kube::Client, _cfg: Arc<ControllerConfig>) -> Result<(), Error> {
+/// Watches budgets (and the manager's shared pod informer) and keeps budget
+/// status current, until a watch fails.
+pub async fn run_with(informers: Arc<Informers>, _cfg: Arc<ControllerConfig>) -> Result<(), Error> {
+    let client = informers.client().clone();
     let budgets = watcher::watcher(
         Api::<PodDisruptionBudget>::all(client.clone()),
         watcher::Config::default(),
@@ -56,11 +59,10 @@ pub async fn run(client: kube::Client, _cfg: Arc<ControllerConfig>) -> Result<()
         Event::InitDone => None,
     })
     .boxed();
-    let pods = watcher::watcher(Api::<Pod>::all(client.clone()), watcher::Config::default())
-        .map_ok(|ev| match ev {
-            Event::Apply(p) | Event::Delete(p) => Some(Signal::Pod(p.metadata.namespace.unwrap_or_default())),
-            _ => None,
-        })
+    let pods = informers
+        .all::<Pod>()
+        .subscribe()
+        .map(|c| Ok(Some(Signal::Pod(namespace_of(&c)))))
         .boxed();
     let mut signals = stream::select(budgets, pods);
     let mut with_budgets: HashMap<String, BTreeSet<String>> = HashMap::new();

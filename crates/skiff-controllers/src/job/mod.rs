@@ -22,11 +22,11 @@ use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, Preconditions, PropagationPolicy};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use crate::events::{EventType, Recorder};
+use crate::informer::{self, Informers};
 use crate::manager::ControllerConfig;
 use crate::workload_util::{self as wu, Claim, Matcher};
 
@@ -221,14 +221,23 @@ pub fn error_policy(obj: Arc<Job>, err: &Error, _ctx: Arc<Ctx>) -> Action {
     Action::requeue(Duration::from_secs(2))
 }
 
-/// Runs the Job controller until its watches end.
-pub async fn run(client: kube::Client, _cfg: Arc<ControllerConfig>) -> Result<(), crate::manager::Error> {
+/// Runs the Job controller (with its own informers) until its watches end.
+pub async fn run(client: kube::Client, cfg: Arc<ControllerConfig>) -> Result<(), crate::manager::Error> {
+    run_with(Arc::new(Informers::new(client)), cfg).await
+}
+
+/// Runs the Job controller on the manager's shared informers.
+pub async fn run_with(
+    informers: Arc<Informers>,
+    _cfg: Arc<ControllerConfig>,
+) -> Result<(), crate::manager::Error> {
+    let client = informers.client().clone();
     let ctx = Arc::new(Ctx {
         client: client.clone(),
-        recorder: Recorder::new(client.clone(), "job-controller"),
+        recorder: Recorder::new(client, "job-controller"),
     });
-    Controller::new(Api::<Job>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<Pod>::all(client), watcher::Config::default())
+    informer::controller::<Job>(&informers)
+        .owns_shared_stream(informers.all::<Pod>().triggers())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
         .await;

@@ -19,13 +19,13 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ObjectReference, PersistentVolumeClaim, Pod, PodTemplateSpec};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
+use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::daemonset::history;
 use crate::events::{EventType, Recorder};
+use crate::informer::{self, Informers};
 use crate::manager::ControllerConfig;
 use crate::workload_util::{self as wu, Claim, Matcher};
 use plan::Step;
@@ -296,19 +296,25 @@ pub fn error_policy(set: Arc<StatefulSet>, err: &Error, _ctx: Arc<Ctx>) -> Actio
     Action::requeue(Duration::from_secs(2))
 }
 
-/// Runs the StatefulSet controller until its watches end.
-pub async fn run(client: kube::Client, _cfg: Arc<ControllerConfig>) -> Result<(), crate::manager::Error> {
+/// Runs the StatefulSet controller (with its own informers) until its watches end.
+pub async fn run(client: kube::Client, cfg: Arc<ControllerConfig>) -> Result<(), crate::manager::Error> {
+    run_with(Arc::new(Informers::new(client)), cfg).await
+}
+
+/// Runs the StatefulSet controller on the manager's shared informers.
+pub async fn run_with(
+    informers: Arc<Informers>,
+    _cfg: Arc<ControllerConfig>,
+) -> Result<(), crate::manager::Error> {
+    let client = informers.client().clone();
     let ctx = Arc::new(Ctx {
         client: client.clone(),
-        recorder: Recorder::new(client.clone(), "statefulset-controller"),
+        recorder: Recorder::new(client, "statefulset-controller"),
     });
-    Controller::new(
-        Api::<StatefulSet>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .owns(Api::<Pod>::all(client), watcher::Config::default())
-    .run(reconcile, error_policy, ctx)
-    .for_each(|_| async {})
-    .await;
+    informer::controller::<StatefulSet>(&informers)
+        .owns_shared_stream(informers.all::<Pod>().triggers())
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| async {})
+        .await;
     Ok(())
 }

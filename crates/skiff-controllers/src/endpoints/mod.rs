@@ -4,24 +4,23 @@
 //! `publishNotReadyAddresses`) — grouped into subsets by resolved ports
 //! (numeric or named `targetPort`). Also keeps `default/kubernetes` pointing
 //! at the API server. The pod/port resolution is shared with
-//! [`crate::endpointslice`].
+//! [`crate::endpointslice`], and so is [`cache`]'s loop, which only looks at
+//! namespaces whose services or pods changed.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
-
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{
     EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, PostParams};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use crate::informer::Informers;
 use crate::manager::{ControllerConfig, Error};
+
+mod cache;
+pub(crate) use cache::drive;
 
 /// One resolved endpoint of a service: a pod and its readiness.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,102 +197,17 @@ pub fn apiserver_groups(ip: &str, port: i32) -> Vec<PortGroup> {
     }]
 }
 
-/// Services and pods kept in memory, with a flag raised on every change.
-pub(crate) struct Cache {
-    pub services: Store<Service>,
-    pub pods: Store<Pod>,
-    pub dirty: Arc<AtomicBool>,
-}
-
-impl Cache {
-    /// Pods grouped by namespace.
-    pub fn pods_by_namespace(&self) -> HashMap<String, Vec<Arc<Pod>>> {
-        let mut m: HashMap<String, Vec<Arc<Pod>>> = HashMap::new();
-        for p in self.pods.state() {
-            m.entry(p.metadata.namespace.clone().unwrap_or_default())
-                .or_default()
-                .push(p);
-        }
-        m
-    }
-
-    /// Every service with its resolved groups (including `default/kubernetes`).
-    pub fn desired(&self, cfg: &ControllerConfig) -> Vec<(Arc<Service>, Vec<PortGroup>)> {
-        let pods = self.pods_by_namespace();
-        let none = Vec::new();
-        let mut out = Vec::new();
-        for svc in self.services.state() {
-            let ns = svc.metadata.namespace.clone().unwrap_or_default();
-            let is_apiserver = ns == "default" && svc.metadata.name.as_deref() == Some("kubernetes");
-            let groups = match (&cfg.apiserver_endpoint, is_apiserver) {
-                (Some((ip, port)), true) => Some(apiserver_groups(ip, i32::from(*port))),
-                _ => resolve(&svc, pods.get(&ns).unwrap_or(&none)),
-            };
-            if let Some(g) = groups {
-                out.push((svc, g));
-            }
-        }
-        out
-    }
-}
-
-/// Runs `pass` whenever services or pods changed (at most every 100 ms).
-pub(crate) async fn drive<F, Fut>(client: &kube::Client, mut pass: F) -> Result<(), Error>
-where
-    F: FnMut(&Cache) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let (services, sw) = reflector::store();
-    let (pods, pw) = reflector::store();
-    let dirty = Arc::new(AtomicBool::new(true));
-    let (d1, d2) = (dirty.clone(), dirty.clone());
-    let svc_rf = reflector::reflector(
-        sw,
-        watcher::watcher(Api::<Service>::all(client.clone()), Default::default()),
-    )
-    .default_backoff()
-    .for_each(move |_| {
-        d1.store(true, Ordering::Relaxed);
-        std::future::ready(())
-    });
-    let pod_rf = reflector::reflector(
-        pw,
-        watcher::watcher(Api::<Pod>::all(client.clone()), Default::default()),
-    )
-    .default_backoff()
-    .for_each(move |_| {
-        d2.store(true, Ordering::Relaxed);
-        std::future::ready(())
-    });
-    let cache = Cache {
-        services,
-        pods,
-        dirty,
-    };
-    let work = async {
-        let _ = cache.services.wait_until_ready().await;
-        let _ = cache.pods.wait_until_ready().await;
-        let mut ticks = 0u32;
-        loop {
-            // A full pass every ~10 s also repairs objects edited by others.
-            ticks = ticks.wrapping_add(1);
-            if cache.dirty.swap(false, Ordering::Relaxed) || ticks.is_multiple_of(100) {
-                pass(&cache).await;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    tokio::select! {
-        _ = svc_rf => Ok(()),
-        _ = pod_rf => Ok(()),
-        () = work => Ok(()),
-    }
-}
-
-/// Keeps Endpoints in step with services and pods until an error.
+/// Keeps Endpoints in step with services and pods (own informers) until an error.
 pub async fn run(client: kube::Client, cfg: Arc<ControllerConfig>) -> Result<(), Error> {
-    drive(&client, |cache| {
-        let desired = cache.desired(&cfg);
+    run_with(Arc::new(Informers::new(client)), cfg).await
+}
+
+/// Keeps Endpoints in step with services and pods (the manager's shared
+/// informers) until an error.
+pub async fn run_with(informers: Arc<Informers>, cfg: Arc<ControllerConfig>) -> Result<(), Error> {
+    let client = informers.client().clone();
+    drive(&informers, |cache, scope| {
+        let desired = cache.desired(&cfg, scope);
         let client = client.clone();
         async move {
             for (svc, groups) in desired {

@@ -9,4 +9,5 @@ pub mod etcd;
 pub mod kubectl;
 pub mod netns;
 pub mod node;
+pub mod poll;
 pub mod server;

@@ -1,14 +1,20 @@
 //! Shared set-up of the issue-3 end-to-end tests: a `skiff server` plus a
 //! `skiff simulate-nodes` process (killed on drop), and polling helpers.
+//! The simulators join the server's process group, so that the server's
+//! lifeline takes them down too if the test process is killed.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use skiff_testkit::kubectl::Kubectl;
 use skiff_testkit::server::{ServerOptions, SkiffServer, skiff_binary};
+
+/// Polling shared by every e2e test.
+pub use skiff_testkit::poll::wait_for;
 
 /// A server with simulated nodes.
 pub struct SimCluster {
@@ -53,6 +59,7 @@ impl SimCluster {
             .args(args)
             .stdout(Stdio::null())
             .stderr(log)
+            .process_group(self.server.pid().and_then(|p| i32::try_from(p).ok()).unwrap_or(0))
             .spawn()
             .unwrap();
         self.sims.push(child);
@@ -89,21 +96,6 @@ impl Drop for SimCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-}
-
-/// Polls `f` every 250 ms until it returns Some, panicking after `timeout`.
-pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
     }
 }
 

@@ -14,6 +14,9 @@ use skiff_testkit::kubectl::Kubectl;
 use skiff_testkit::node::skip_reason;
 use skiff_testkit::server::{ServerOptions, SkiffServer};
 
+/// Polling shared by every e2e test.
+pub use skiff_testkit::poll::wait_for;
+
 /// How long a pod may take to reach a state.
 pub const T: Duration = Duration::from_secs(60);
 
@@ -148,21 +151,6 @@ pub fn container_id(pod: &Value, name: &str) -> Option<String> {
         .as_str()?
         .strip_prefix("containerd://")
         .map(str::to_string)
-}
-
-/// Polls `f` every 250 ms until it returns Some, panicking after `timeout`.
-pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 /// A one-container pod running `script` with `sh -c`.

@@ -35,6 +35,9 @@ where
 {
     watcher(api, watcher::Config::default())
         .default_backoff()
+        // Like upstream's informers, the scheduler never reads managedFields;
+        // dropping them keeps its copy of every pod a good deal smaller.
+        .modify(|obj: &mut K| obj.meta_mut().managed_fields = None)
         .filter_map(move |r| async move {
             match r {
                 Ok(e) => Some(wrap(Box::new(e))),

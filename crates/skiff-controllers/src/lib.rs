@@ -12,6 +12,7 @@
 //! a `kube::Client`.
 
 pub mod cronjob;
+pub mod csr;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;

@@ -61,6 +61,9 @@ pub struct ControllerConfig {
     /// The cluster CA (PEM) the root CA publisher puts in every namespace's
     /// `kube-root-ca.crt` ConfigMap; `None` publishes nothing.
     pub root_ca_pem: Option<String>,
+    /// Signs approved node certificate requests with the cluster CA; `None`
+    /// turns the CSR approver and signer off.
+    pub csr_signer: Option<Arc<dyn crate::csr::CsrSigner>>,
 }
 
 impl Default for ControllerConfig {
@@ -75,6 +78,7 @@ impl Default for ControllerConfig {
             node_cidr_mask_size: 24,
             apiserver_endpoint: None,
             root_ca_pem: None,
+            csr_signer: None,
             terminated_pod_gc_threshold: 12500,
             gc_resync: Duration::from_secs(2),
             identity: default_identity(),
@@ -138,6 +142,7 @@ pub fn controllers() -> Vec<(&'static str, ControllerFn)> {
             Box::pin(crate::root_ca_publisher::run(c, g))
         }),
         ("node-ipam", |c, g| Box::pin(crate::node_ipam::run(c, g))),
+        ("csr-approving-signing", |c, g| Box::pin(crate::csr::run(c, g))),
     ]
 }
 

@@ -40,12 +40,14 @@ pub struct ControlPlaneArgs {
 
 /// Starts the enabled loops on the API server's in-process client. They run
 /// until the returned set is dropped. `root_ca_pem` is the cluster CA the
-/// controllers publish as `kube-root-ca.crt` in every namespace.
+/// controllers publish as `kube-root-ca.crt` in every namespace;
+/// `csr_signer` signs the node certificates the CSR controllers approve.
 pub fn start(
     api: &Arc<ApiServer>,
     args: &ControlPlaneArgs,
     https_port: u16,
     root_ca_pem: &str,
+    csr_signer: Arc<dyn skiff_controllers::csr::CsrSigner>,
 ) -> JoinSet<()> {
     let client = kube::Client::new(api.router(), "default");
     let mut loops = JoinSet::new();
@@ -65,6 +67,7 @@ pub fn start(
             apiserver_endpoint: Some(("127.0.0.1".to_string(), https_port)),
             terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
             root_ca_pem: Some(root_ca_pem.to_string()),
+            csr_signer: Some(csr_signer),
             ..ControllerConfig::default()
         });
         loops.spawn(async move {

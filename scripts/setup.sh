@@ -13,8 +13,9 @@
 #      API server, scheduler, controllers and the node agent, which runs a
 #      containerd of its own (socket DATA_DIR/containerd/containerd.sock);
 #   5. waits until the node is Ready, deploys the demo (examples/demo.yaml:
-#      a busybox httpd Deployment with 2 replicas and a Service) and prints
-#      kubectl commands to try.
+#      a busybox httpd Deployment with 2 replicas and a Service), checks that
+#      the Service answers from a pod by name (cluster DNS) and ClusterIP
+#      (service proxy), and prints kubectl commands to try.
 #
 # containerd: skiff always runs its own containerd (own socket, root and
 # state under DATA_DIR/containerd), even when the system's containerd is
@@ -119,9 +120,20 @@ if [ -z "${SKIFF_NO_DEMO:-}" ]; then
         warn "the demo is not ready yet: kubectl get pods -n demo; kubectl describe pods -n demo"
     echo
     kubectl get pods -n demo -o wide
+    log "checking the Service from a pod: http://web.demo (cluster DNS + service proxy)"
+    svc_ok=""
+    for _ in $(seq 20); do
+        if kubectl exec -n demo deployment/web -- timeout 3 wget -qO- http://web.demo/ >/dev/null 2>&1; then
+            svc_ok=yes
+            break
+        fi
+        sleep 1
+    done
+    [ -n "$svc_ok" ] || warn "the Service web.demo does not answer from a pod yet; see $LOG_FILE"
 fi
 
 pod_ip="$(kubectl get pods -n demo -l app=web -o jsonpath='{.items[0].status.podIP}' 2>/dev/null || true)"
+svc_ip="$(kubectl get service web -n demo -o jsonpath='{.spec.clusterIP}' 2>/dev/null || true)"
 cat <<MSG
 
 skiff is running (pid $(cat "$PID_FILE"), log $LOG_FILE): a one-machine cluster.
@@ -132,6 +144,8 @@ Use it with the real kubectl:
   kubectl get pods -n demo -o wide
   kubectl logs -n demo deployment/web
   kubectl exec -n demo deployment/web -- wget -qO- http://127.0.0.1:8080/
+  kubectl exec -n demo deployment/web -- wget -qO- http://web.demo/        # the Service by name
+  kubectl exec -n demo deployment/web -- wget -qO- http://${svc_ip:-CLUSTER_IP}/   # ... by ClusterIP
   curl http://${pod_ip:-POD_IP}:8080/            # pod IPs answer from this machine
   kubectl run hello --image=skiff.local/busybox:1 --restart=Never -- echo hello; kubectl logs hello
 Images (nothing is pulled on an air-gapped machine): put docker-archive/OCI tarballs in
@@ -139,5 +153,6 @@ $DATA_DIR/agent/images (imported at every start), or load one now:
   skiff image import FILE.tar
 
 Stop the server: kill \$(cat $PID_FILE)   (pods keep running and are adopted at the next start)
+Remove skiff's network setup (nftables tables, routes, bridge skiff0) after stopping: skiff cleanup
 Run the test suite: scripts/test.sh
 MSG

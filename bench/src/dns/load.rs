@@ -16,6 +16,8 @@ use crate::stats::{LatencySummary, per_second};
 
 /// How long one query may go unanswered before it counts as an error.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a target gets to answer a first query.
+const PROBE_FOR: Duration = Duration::from_secs(20);
 
 /// One thing to send queries to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,10 +129,15 @@ async fn run_target(t: &Target, queries: &Arc<Vec<Vec<u8>>>, clients: usize, sec
         latency: None,
         skipped: None,
     };
-    // A first query decides whether the target is there at all.
-    if let Err(why) = one(t, &queries[0], 7).await {
-        result.skipped = Some(why);
-        return result;
+    // A first answer decides whether the target is there at all; cluster DNS
+    // may only start listening once the node's bridge exists (the first pod).
+    let probing = Instant::now();
+    while let Err(why) = one(t, &queries[0], 7).await {
+        if probing.elapsed() > PROBE_FOR {
+            result.skipped = Some(why);
+            return result;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);

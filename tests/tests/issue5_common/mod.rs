@@ -8,7 +8,7 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::time::Duration;
@@ -20,6 +20,9 @@ use skiff_testkit::server::{ServerOptions, SkiffServer, skiff_binary};
 
 /// How long a node or pod may take to reach a state.
 pub const T: Duration = Duration::from_secs(90);
+
+/// Requests per check ("over 30 requests reach every replica").
+pub const N: usize = 30;
 
 /// A server and its agents, each in its own network namespace. Fields drop
 /// in order: the agents (and their containers) first, then the namespaces
@@ -59,24 +62,20 @@ impl MultiNode {
             ..ServerOptions::default()
         };
         let server = SkiffServer::start(opts).unwrap();
-        // The join token carries the CA's hash; the raw server token needs the CA file.
-        let (token, ca_file) = match std::fs::read_to_string(server.data_dir().join("join-token")) {
-            Ok(join) => (join.trim().to_string(), None),
-            Err(_) => (
-                std::fs::read_to_string(server.data_dir().join("token"))
-                    .unwrap()
-                    .trim()
-                    .to_string(),
-                Some(server.data_dir().join("tls").join("ca.crt")),
-            ),
-        };
+        // `K10<CA hash>::<id>.<secret>`: the agent needs nothing else to join.
+        let join = std::fs::read_to_string(server.data_dir().join("join-token")).unwrap();
+        let token = join.trim().to_string();
+        assert!(
+            token.starts_with("K10") && token.contains("::"),
+            "join token {token:?}"
+        );
         let mut agents = Vec::new();
         for index in 0..nodes {
             let spec = AgentSpec {
                 binary: skiff_binary().unwrap(),
                 server: format!("https://{gateway}:{}", server.port()),
                 token: token.clone(),
-                ca_file: ca_file.clone(),
+                ca_file: None,
                 node_name: node_name(index),
                 extra_args: Vec::new(),
             };
@@ -159,6 +158,30 @@ pub fn answers_from_pod(k: &Kubectl, ns: &str, pod: &str, url: &str, n: usize) -
         "no output from {pod} fetching {url}; stderr: {stderr}"
     );
     counts
+}
+
+/// Fetches `url` `n` times from `pod` (as [`answers_from_pod`]) until the
+/// answers come from exactly the replicas `want`, none failing; panics with
+/// the last answers after [`T`].
+pub fn until_answers(
+    k: &Kubectl,
+    ns: &str,
+    pod: &str,
+    url: &str,
+    want: &BTreeSet<String>,
+) -> BTreeMap<String, usize> {
+    let start = std::time::Instant::now();
+    loop {
+        let got = answers_from_pod(k, ns, pod, url, N);
+        if got.keys().eq(want.iter()) {
+            return got;
+        }
+        assert!(
+            start.elapsed() < T,
+            "{pod} fetching {url} {N} times: want answers from exactly {want:?}, got {got:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// Fetches `http://ip:port/` `n` times from the host; counts as [`answers_from_pod`].

@@ -106,8 +106,20 @@ async fn proxy_follows_services_and_endpointslices() {
         "{table}"
     );
 
+    // Deleting the EndpointSlice takes its endpoint away: rejected again.
+    slices.delete("web-1", &DeleteParams::default()).await.unwrap();
+    wait_table(&nft, |t| {
+        !t.contains("10.42.0.11") && t.contains(&format!("{cluster_ip} . tcp . 80 : goto reject-chain"))
+    })
+    .await;
+    slices.create(&PostParams::default(), &slice).await.unwrap();
+    wait_table(&nft, |t| t.contains("dnat to 10.42.0.11:8080")).await;
+
+    // Deleting the Service removes every rule and element it had.
     services.delete("web", &DeleteParams::default()).await.unwrap();
-    wait_table(&nft, |t| !t.contains("10.42.0.11") && !t.contains(&cluster_ip)).await;
+    let table = wait_table(&nft, |t| !t.contains("10.42.0.11") && !t.contains(&cluster_ip)).await;
+    assert!(!table.contains(&format!("{node_port}")), "{table}");
+    assert!(!table.contains("default/web"), "{table}");
 
     proxy.abort();
     nft.delete_table().unwrap();

@@ -3,13 +3,15 @@
 //! nothing else on the host is touched.
 //!
 //! Owns: [`model`] (API objects → service ports), [`render`] (the pure
-//! ruleset renderer), [`nft`] (full/incremental `nft -f` transactions) and
-//! [`sync`] (the watch + debounce loop behind [`run`]). IPv4 only for now
-//! (an `ip6 skiff` table would mirror it).
+//! ruleset renderer), [`nft`] (full/incremental `nft -f` transactions),
+//! [`state`] (the applied state diffed per service port) and [`sync`]
+//! (the watch + debounce loop behind [`run`]). IPv4 only for now (an
+//! `ip6 skiff` table would mirror it).
 
 pub mod model;
 pub mod nft;
 pub mod render;
+pub mod state;
 pub mod sync;
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Turning a [`Ruleset`] into `nft -f` scripts (full, and incremental
 //! against the previously applied one) and running `nft` to apply them.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -81,45 +82,126 @@ fn set_kind(decl: &str) -> &'static str {
     if decl.contains(": verdict") { "map" } else { "set" }
 }
 
-fn add_chain_decl(out: &mut String, name: &str, chain: &Chain) {
-    if chain.hook.is_empty() {
-        let _ = writeln!(out, "add chain {TABLE} {}", quote(name));
-    } else {
-        let _ = writeln!(out, "add chain {TABLE} {} {{ {} }}", quote(name), chain.hook);
-    }
-}
+/// Elements per `add element` command: big enough to amortise nft's
+/// per-command cost, small enough for its parser.
+const ELEMENTS_PER_COMMAND: usize = 1000;
 
-fn add_rules(out: &mut String, name: &str, chain: &Chain) {
+/// Writes `chain` as one command: `add chain T X { hook rules; }`. Rules
+/// inside a chain block make nft skip its cache read when they reference
+/// no other chain, which is what makes incremental syncs cheap.
+fn chain_block(out: &mut String, name: &str, chain: &Chain) {
+    let _ = write!(out, "add chain {TABLE} {}", quote(name));
+    if chain.hook.is_empty() && chain.rules.is_empty() {
+        out.push('\n');
+        return;
+    }
+    out.push_str(" { ");
+    if !chain.hook.is_empty() {
+        out.push_str(&chain.hook);
+        out.push(' ');
+    }
     for rule in &chain.rules {
-        let _ = writeln!(out, "add rule {TABLE} {} {rule}", quote(name));
+        out.push_str(rule);
+        out.push_str("; ");
     }
+    out.push_str("}\n");
 }
 
-fn add_elements<'a>(out: &mut String, set: &str, elems: impl Iterator<Item = (&'a String, &'a String)>) {
-    for (k, v) in elems {
-        if v.is_empty() {
-            let _ = writeln!(out, "add element {TABLE} {} {{ {k} }}", quote(set));
-        } else {
-            let _ = writeln!(out, "add element {TABLE} {} {{ {k} : {v} }}", quote(set));
+/// The chains named in `goto X` / `jump X` of `chain`'s rules (quoted form).
+fn references(chain: &Chain) -> impl Iterator<Item = &str> {
+    chain.rules.iter().flat_map(|r| {
+        let mut words = r.split_whitespace();
+        let mut found = Vec::new();
+        while let Some(w) = words.next() {
+            if (w == "goto" || w == "jump")
+                && let Some(target) = words.next()
+            {
+                found.push(target);
+            }
+        }
+        found
+    })
+}
+
+/// Orders `names` so every chain comes after the chains it jumps to (nft
+/// resolves a jump target when the rule is added).
+fn dependency_order<'a>(chains: &'a BTreeMap<String, Chain>, names: &BTreeSet<&'a str>) -> Vec<&'a str> {
+    let by_quoted: BTreeMap<String, &'a str> = names.iter().map(|n| (quote(n), *n)).collect();
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut order = Vec::with_capacity(names.len());
+    for &start in names {
+        // Iterative post-order DFS (chains are shallow, but inputs are not ours).
+        let mut stack: Vec<(&str, bool)> = vec![(start, false)];
+        while let Some((name, expanded)) = stack.pop() {
+            if done.contains(name) {
+                continue;
+            }
+            if expanded {
+                done.insert(name);
+                order.push(name);
+                continue;
+            }
+            stack.push((name, true));
+            if let Some(chain) = chains.get(name) {
+                for target in references(chain) {
+                    if let Some(&dep) = by_quoted.get(target)
+                        && !done.contains(dep)
+                        && dep != name
+                    {
+                        stack.push((dep, false));
+                    }
+                }
+            }
         }
     }
+    order
+}
+
+fn element_commands<'a>(
+    out: &mut String,
+    verb: &str,
+    set: &str,
+    elems: impl Iterator<Item = (&'a String, &'a String)>,
+    with_values: bool,
+) {
+    let mut batch: Vec<String> = Vec::new();
+    let flush = |out: &mut String, batch: &mut Vec<String>| {
+        if !batch.is_empty() {
+            let _ = writeln!(
+                out,
+                "{verb} element {TABLE} {} {{ {} }}",
+                quote(set),
+                batch.join(", ")
+            );
+            batch.clear();
+        }
+    };
+    for (k, v) in elems {
+        if with_values && !v.is_empty() {
+            batch.push(format!("{k} : {v}"));
+        } else {
+            batch.push(k.clone());
+        }
+        if batch.len() == ELEMENTS_PER_COMMAND {
+            flush(out, &mut batch);
+        }
+    }
+    flush(out, &mut batch);
 }
 
 /// The full-sync script: recreates the table atomically (one transaction).
 pub fn full_script(rs: &Ruleset) -> String {
-    let mut out = String::with_capacity(rs.chains.len() * 200);
+    let mut out = String::with_capacity(rs.chains.len() * 300);
     let _ = writeln!(out, "add table {TABLE}\ndelete table {TABLE}\nadd table {TABLE}");
     for (name, decl) in &rs.sets {
         let _ = writeln!(out, "add {} {TABLE} {} {{ {decl} }}", set_kind(decl), quote(name));
     }
-    for (name, chain) in &rs.chains {
-        add_chain_decl(&mut out, name, chain);
+    let names: BTreeSet<&str> = rs.chains.keys().map(String::as_str).collect();
+    for name in dependency_order(&rs.chains, &names) {
+        chain_block(&mut out, name, &rs.chains[name]);
     }
     for (set, elems) in &rs.elements {
-        add_elements(&mut out, set, elems.iter());
-    }
-    for (name, chain) in &rs.chains {
-        add_rules(&mut out, name, chain);
+        element_commands(&mut out, "add", set, elems.iter(), true);
     }
     out
 }
@@ -139,34 +221,33 @@ pub fn incremental_script(old: &Ruleset, new: &Ruleset) -> Option<String> {
             }
         }
     }
+    let mut write: BTreeSet<&str> = BTreeSet::new();
     for (name, chain) in &new.chains {
         match old.chains.get(name) {
             Some(c) if c.hook != chain.hook => return None,
-            Some(_) => {}
-            None => add_chain_decl(&mut out, name, chain),
-        }
-    }
-    for (name, chain) in &new.chains {
-        match old.chains.get(name) {
             Some(c) if c.rules == chain.rules => {}
-            Some(_) => {
-                let _ = writeln!(out, "flush chain {TABLE} {}", quote(name));
-                add_rules(&mut out, name, chain);
+            _ => {
+                write.insert(name);
             }
-            None => add_rules(&mut out, name, chain),
         }
     }
-    let empty = Default::default();
+    for name in dependency_order(&new.chains, &write) {
+        if old.chains.contains_key(name) {
+            let _ = writeln!(out, "flush chain {TABLE} {}", quote(name));
+        }
+        chain_block(&mut out, name, &new.chains[name]);
+    }
+    let empty = BTreeMap::new();
     let maps = old.elements.keys().chain(new.elements.keys());
-    for set in maps.collect::<std::collections::BTreeSet<_>>() {
+    for set in maps.collect::<BTreeSet<_>>() {
         let o = old.elements.get(set).unwrap_or(&empty);
         let n = new.elements.get(set).unwrap_or(&empty);
-        for (k, v) in o {
-            if n.get(k) != Some(v) && new.sets.contains_key(set) {
-                let _ = writeln!(out, "delete element {TABLE} {} {{ {k} }}", quote(set));
-            }
+        if new.sets.contains_key(set) {
+            let gone = o.iter().filter(|(k, v)| n.get(*k) != Some(*v));
+            element_commands(&mut out, "delete", set, gone, false);
         }
-        add_elements(&mut out, set, n.iter().filter(|(k, v)| o.get(*k) != Some(*v)));
+        let added = n.iter().filter(|(k, v)| o.get(*k) != Some(*v));
+        element_commands(&mut out, "add", set, added, true);
     }
     let removed: Vec<&String> = old
         .chains
@@ -179,13 +260,8 @@ pub fn incremental_script(old: &Ruleset, new: &Ruleset) -> Option<String> {
     for name in &removed {
         let _ = writeln!(out, "delete chain {TABLE} {}", quote(name));
     }
-    for name in old.sets.keys().filter(|n| !new.sets.contains_key(*n)) {
-        let _ = writeln!(
-            out,
-            "delete {} {TABLE} {}",
-            set_kind(&old.sets[name]),
-            quote(name)
-        );
+    for (name, decl) in old.sets.iter().filter(|(n, _)| !new.sets.contains_key(*n)) {
+        let _ = writeln!(out, "delete {} {TABLE} {}", set_kind(decl), quote(name));
     }
     Some(out)
 }

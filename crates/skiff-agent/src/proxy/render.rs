@@ -1,14 +1,20 @@
 //! The pure renderer: service ports → the skiff nftables ruleset (one
 //! `table ip skiff`), as a [`Ruleset`] of named chains, sets and map
-//! elements that [`super::diff`] turns into `nft -f` transactions.
+//! elements that [`super::nft`] turns into `nft -f` transactions.
 //!
-//! Layout (after kube-proxy's nftables mode): `service-ips` maps
-//! `daddr . proto . dport` to a per-service chain, `service-nodeports` maps
-//! `proto . dport` (for local destination addresses) to the external chain;
-//! service chains balance with `numgen random` rules over per-endpoint chains that
-//! DNAT; packets needing masquerade get mark 0x4000 and are masqueraded in
-//! postrouting. Services without usable endpoints are rejected (or dropped,
-//! for Local policies) in filter hooks, before DNAT could apply.
+//! Layout (after kube-proxy's nftables mode): the `service-ips` verdict map
+//! sends `daddr . proto . dport` to one chain per service port, and
+//! `service-nodeports` sends `proto . dport` (for local, non-loopback
+//! destination addresses) to the port's external chain. Unlike upstream
+//! there are no per-endpoint chains: a service chain balances with one
+//! `numgen random` rule per endpoint that DNATs directly, and hairpin
+//! traffic (a pod reaching itself through its service) is masqueraded by
+//! one postrouting rule matching `saddr . daddr` in the `hairpin` set.
+//! That keeps the chain count at about one per service port, which is what
+//! `nft`'s cache reads and the kernel's table validation scale with.
+//! Packets needing masquerade get mark 0x4000 (set inline, no jumps) and are
+//! masqueraded in postrouting. Services without usable endpoints are
+//! rejected (or dropped, for Local policies) in filter hooks, before DNAT.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -57,6 +63,11 @@ pub const SERVICE_NODEPORTS: &str = "service-nodeports";
 pub const NO_ENDPOINT_SERVICES: &str = "no-endpoint-services";
 /// `proto . port : verdict` (reject/drop) for NodePorts without endpoints.
 pub const NO_ENDPOINT_NODEPORTS: &str = "no-endpoint-nodeports";
+/// `ip . ip` of every endpoint: DNATed packets from an endpoint to itself
+/// (hairpin) are masqueraded.
+pub const HAIRPIN: &str = "hairpin";
+/// The statement marking a packet for masquerade.
+const MARK_MASQ: &str = "meta mark set meta mark | 0x4000";
 
 /// Makes a chain/set name safe for nft's unquoted identifiers (nft 1.0.6
 /// rejects quoted chain names): letters, digits, `/`, `_`, `.`, `-`.
@@ -99,15 +110,9 @@ pub fn external_chain(sp: &ServicePort) -> String {
 }
 
 /// The per-service chain balancing over node-local endpoints only.
-fn local_chain(sp: &ServicePort) -> String {
+pub fn local_chain(sp: &ServicePort) -> String {
     let id = sp.id();
     format!("local-{}-{id}", short_hash(&id))
-}
-
-/// The per-endpoint DNAT chain name.
-pub fn endpoint_chain(sp: &ServicePort, ep: &Endpoint) -> String {
-    let id = format!("{}__{}/{}", sp.id(), ep.ip, ep.port);
-    format!("endpoint-{}-{id}", short_hash(&id))
 }
 
 /// The per-endpoint ClientIP affinity set name.
@@ -130,6 +135,21 @@ pub fn render(ports: &[ServicePort], cfg: &RenderConfig) -> Ruleset {
     for sp in ports {
         add_service(&mut rs, sp, cfg);
     }
+    rs
+}
+
+/// The base of the table alone: hooks, dispatch maps, masquerading.
+pub fn render_base() -> Ruleset {
+    let mut rs = Ruleset::default();
+    add_base(&mut rs);
+    rs
+}
+
+/// One service port's share of the table (its chains, affinity sets and
+/// map elements), to be merged into [`render_base`]'s output.
+pub fn render_service(sp: &ServicePort, cfg: &RenderConfig) -> Ruleset {
+    let mut rs = Ruleset::default();
+    add_service(&mut rs, sp, cfg);
     rs
 }
 
@@ -203,15 +223,12 @@ fn add_base(rs: &mut Ruleset) {
         base_chain(
             "",
             &[
+                &format!("ct status dnat ip saddr . ip daddr @{HAIRPIN} {MARK_MASQ}"),
                 &format!("meta mark & {MASQ_MARK:#x} == 0 return"),
                 &format!("meta mark set meta mark ^ {MASQ_MARK:#x}"),
                 "masquerade fully-random",
             ],
         ),
-    );
-    c.insert(
-        "mark-for-masquerade".into(),
-        base_chain("", &[&format!("meta mark set meta mark | {MASQ_MARK:#x}")]),
     );
     c.insert(
         "services".into(),
@@ -246,11 +263,13 @@ fn add_base(rs: &mut Ruleset) {
         NO_ENDPOINT_NODEPORTS.into(),
         "type inet_proto . inet_service : verdict;".into(),
     );
+    s.insert(HAIRPIN.into(), "type ipv4_addr . ipv4_addr;".into());
     for name in [
         SERVICE_IPS,
         SERVICE_NODEPORTS,
         NO_ENDPOINT_SERVICES,
         NO_ENDPOINT_NODEPORTS,
+        HAIRPIN,
     ] {
         rs.elements.insert(name.to_string(), BTreeMap::new());
     }
@@ -260,48 +279,86 @@ fn element(rs: &mut Ruleset, map: &str, key: String, value: String) {
     rs.elements.entry(map.to_string()).or_default().insert(key, value);
 }
 
-/// Adds the chains, sets and map elements of one service port.
+fn chain(rs: &mut Ruleset, name: &str, rules: Vec<String>) {
+    rs.chains.insert(
+        name.to_string(),
+        Chain {
+            hook: String::new(),
+            rules,
+        },
+    );
+}
+
+/// Adds the chains, sets and map elements of one service port, following
+/// upstream's traffic policies: ClusterIP traffic uses all usable
+/// endpoints (node-local ones for `internalTrafficPolicy: Local`);
+/// external traffic (NodePort, external IPs) with
+/// `externalTrafficPolicy: Local` keeps its source and goes to local
+/// endpoints only, except that traffic from pods and from the node itself
+/// is short-circuited to the cluster-wide chain, as upstream does.
 fn add_service(rs: &mut Ruleset, sp: &ServicePort, cfg: &RenderConfig) {
     let proto = sp.protocol.nft();
-    let cluster_eps = usable_endpoints(&sp.endpoints, sp.internal_local);
     let all_eps = usable_endpoints(&sp.endpoints, false);
-    let ext_eps = usable_endpoints(&sp.endpoints, sp.external_local);
+    let local_eps = usable_endpoints(&sp.endpoints, true);
     let svc_chain = service_chain(sp);
+    let loc_chain = local_chain(sp);
     let cip_key = format!("{} . {proto} . {}", sp.cluster_ip, sp.port);
+    // Verdict when a path has no endpoints: reject when the service has
+    // none at all, drop when only the policy's (local) subset is empty.
+    let no_ep_verdict = if all_eps.is_empty() {
+        "goto reject-chain"
+    } else {
+        "drop"
+    };
 
-    // Endpoint chains are shared by the cluster, local and external paths.
-    let mut needed: Vec<&Endpoint> = all_eps.clone();
-    for ep in cluster_eps.iter().chain(ext_eps.iter()) {
-        if !needed.contains(ep) {
-            needed.push(ep);
+    for ep in all_eps.iter().chain(local_eps.iter()) {
+        element(rs, HAIRPIN, format!("{} . {}", ep.ip, ep.ip), String::new());
+        if let Some(timeout) = sp.affinity_timeout {
+            rs.sets.insert(
+                affinity_set(sp, ep),
+                format!("type ipv4_addr; flags dynamic,timeout; timeout {timeout}s;"),
+            );
         }
     }
-    for ep in &needed {
-        add_endpoint(rs, sp, ep);
+
+    let external_local = sp.has_external() && sp.external_local;
+    let uses_service_chain = !all_eps.is_empty() && (!sp.internal_local || sp.has_external());
+    let uses_local_chain = !local_eps.is_empty() && (sp.internal_local || external_local);
+    if uses_service_chain {
+        // Traffic from outside the pod network to the ClusterIP is
+        // masqueraded so replies come back through this node.
+        let mut rules = vec![format!("ip saddr != {} {MARK_MASQ}", cfg.cluster_cidr)];
+        balance(&mut rules, sp, &all_eps);
+        chain(rs, &svc_chain, rules);
+    }
+    if uses_local_chain {
+        let mut rules = Vec::new();
+        if sp.internal_local {
+            // Shared with external traffic: only ClusterIP traffic is marked.
+            rules.push(format!(
+                "ip daddr {} {proto} dport {} ip saddr != {} {MARK_MASQ}",
+                sp.cluster_ip, sp.port, cfg.cluster_cidr
+            ));
+        }
+        balance(&mut rules, sp, &local_eps);
+        chain(rs, &loc_chain, rules);
     }
 
-    // Cluster traffic (ClusterIP, and external traffic with policy Cluster).
-    if cluster_eps.is_empty() {
-        let verdict = if sp.endpoints.is_empty() || all_eps.is_empty() {
-            "goto reject-chain"
-        } else {
-            "drop"
-        };
-        element(rs, NO_ENDPOINT_SERVICES, cip_key.clone(), verdict.to_string());
+    // Cluster traffic.
+    let (internal_ok, internal_chain) = if sp.internal_local {
+        (uses_local_chain, &loc_chain)
     } else {
-        let mut rules = vec![format!(
-            "ip daddr {} {proto} dport {} ip saddr != {} jump mark-for-masquerade",
-            sp.cluster_ip, sp.port, cfg.cluster_cidr
-        )];
-        balance(&mut rules, sp, &cluster_eps);
-        rs.chains.insert(
-            svc_chain.clone(),
-            Chain {
-                hook: String::new(),
-                rules,
-            },
+        (uses_service_chain, &svc_chain)
+    };
+    if internal_ok {
+        element(
+            rs,
+            SERVICE_IPS,
+            cip_key,
+            format!("goto {}", quote(internal_chain)),
         );
-        element(rs, SERVICE_IPS, cip_key, format!("goto {}", quote(&svc_chain)));
+    } else {
+        element(rs, NO_ENDPOINT_SERVICES, cip_key, no_ep_verdict.to_string());
     }
 
     if !sp.has_external() {
@@ -309,77 +366,54 @@ fn add_service(rs: &mut Ruleset, sp: &ServicePort, cfg: &RenderConfig) {
     }
     // External traffic: NodePort on every local address, and external IPs.
     let ext_chain = external_chain(sp);
-    let mut ext_rules = Vec::new();
-    let ext_ok = if sp.external_local {
-        // Locally originated traffic may use any endpoint (masqueraded);
-        // other traffic keeps its source and goes to local endpoints only.
-        if !all_eps.is_empty() && !cluster_eps.is_empty() {
-            ext_rules.push("fib saddr type local jump mark-for-masquerade".to_string());
-            ext_rules.push(format!("fib saddr type local goto {}", quote(&svc_chain)));
-        }
-        if !ext_eps.is_empty() {
-            let lc = local_chain(sp);
-            let mut rules = Vec::new();
-            balance(&mut rules, sp, &ext_eps);
-            rs.chains.insert(
-                lc.clone(),
-                Chain {
-                    hook: String::new(),
-                    rules,
+    let svc = quote(&svc_chain);
+    if !all_eps.is_empty() {
+        let rules = if external_local {
+            vec![
+                format!("ip saddr {} goto {svc}", cfg.cluster_cidr),
+                format!("fib saddr type local {MARK_MASQ} goto {svc}"),
+                if uses_local_chain {
+                    format!("goto {}", quote(&loc_chain))
+                } else {
+                    "drop".to_string()
                 },
-            );
-            ext_rules.push(format!("goto {}", quote(&lc)));
-        }
-        !ext_eps.is_empty()
-    } else {
-        if !cluster_eps.is_empty() {
-            ext_rules.push("jump mark-for-masquerade".to_string());
-            ext_rules.push(format!("goto {}", quote(&svc_chain)));
-        }
-        !cluster_eps.is_empty()
-    };
-    let no_ep_verdict = if all_eps.is_empty() {
-        "goto reject-chain"
-    } else {
-        "drop"
-    };
-    if ext_ok {
-        rs.chains.insert(
-            ext_chain.clone(),
-            Chain {
-                hook: String::new(),
-                rules: ext_rules,
-            },
-        );
+            ]
+        } else {
+            vec![MARK_MASQ.to_string(), format!("goto {svc}")]
+        };
+        chain(rs, &ext_chain, rules);
     }
     let target = format!("goto {}", quote(&ext_chain));
     if let Some(np) = sp.node_port {
         let key = format!("{proto} . {np}");
-        if ext_ok {
-            element(rs, SERVICE_NODEPORTS, key, target.clone());
-        } else {
+        if all_eps.is_empty() {
             element(rs, NO_ENDPOINT_NODEPORTS, key, no_ep_verdict.to_string());
+        } else {
+            element(rs, SERVICE_NODEPORTS, key, target.clone());
         }
     }
     for ip in &sp.external_ips {
         let key = format!("{ip} . {proto} . {}", sp.port);
-        if ext_ok {
-            element(rs, SERVICE_IPS, key, target.clone());
-        } else {
+        if all_eps.is_empty() {
             element(rs, NO_ENDPOINT_SERVICES, key, no_ep_verdict.to_string());
+        } else {
+            element(rs, SERVICE_IPS, key, target.clone());
         }
     }
 }
 
-/// Appends affinity lookups and the random balancing rule over `eps`.
+/// Appends the ClientIP affinity lookups and the random balancing over
+/// `eps`, each rule DNATing directly (no per-endpoint chains).
 fn balance(rules: &mut Vec<String>, sp: &ServicePort, eps: &[&Endpoint]) {
+    let dnat = |ep: &Endpoint| format!("meta l4proto {} dnat to {}:{}", sp.protocol.nft(), ep.ip, ep.port);
+    let remember = |ep: &Endpoint| match sp.affinity_timeout {
+        Some(_) => format!("update @{} {{ ip saddr }} ", quote(&affinity_set(sp, ep))),
+        None => String::new(),
+    };
     if sp.affinity_timeout.is_some() {
         for ep in eps {
-            rules.push(format!(
-                "ip saddr @{} goto {}",
-                quote(&affinity_set(sp, ep)),
-                quote(&endpoint_chain(sp, ep))
-            ));
+            let set = quote(&affinity_set(sp, ep));
+            rules.push(format!("ip saddr @{set} {}{}", remember(ep), dnat(ep)));
         }
     }
     // One rule per endpoint, each picking with 1/(remaining) so every
@@ -387,38 +421,13 @@ fn balance(rules: &mut Vec<String>, sp: &ServicePort, eps: &[&Endpoint]) {
     // quadratic time at 10k services (nf_tables set name allocation).
     let n = eps.len();
     for (i, ep) in eps.iter().enumerate() {
-        let chain = quote(&endpoint_chain(sp, ep));
-        if i + 1 == n {
-            rules.push(format!("goto {chain}"));
+        let pick = if i + 1 == n {
+            String::new()
         } else {
-            rules.push(format!("numgen random mod {} == 0 goto {chain}", n - i));
-        }
+            format!("numgen random mod {} == 0 ", n - i)
+        };
+        rules.push(format!("{pick}{}{}", remember(ep), dnat(ep)));
     }
-}
-
-fn add_endpoint(rs: &mut Ruleset, sp: &ServicePort, ep: &Endpoint) {
-    let mut rules = vec![format!("ip saddr {} jump mark-for-masquerade", ep.ip)];
-    if let Some(timeout) = sp.affinity_timeout {
-        let set = affinity_set(sp, ep);
-        rs.sets.insert(
-            set.clone(),
-            format!("type ipv4_addr; flags dynamic,timeout; timeout {timeout}s;"),
-        );
-        rules.push(format!("update @{} {{ ip saddr }}", quote(&set)));
-    }
-    rules.push(format!(
-        "meta l4proto {} dnat to {}:{}",
-        sp.protocol.nft(),
-        ep.ip,
-        ep.port
-    ));
-    rs.chains.insert(
-        endpoint_chain(sp, ep),
-        Chain {
-            hook: String::new(),
-            rules,
-        },
-    );
 }
 
 /// Endpoint IPs that received a chain, for tests and diagnostics.

@@ -1,6 +1,7 @@
 //! The sync loop: reflectors over Services and EndpointSlices feed a
 //! debounced loop that renders and applies one `nft -f` transaction per
 //! sync (full on the first sync and after an error, incremental after).
+//! Every watch event wakes the loop, deletions and re-lists included.
 
 use std::time::Instant;
 
@@ -14,16 +15,17 @@ use tokio::sync::Notify;
 
 use super::model::{ServicePort, service_ports};
 use super::nft::{NftError, full_script, incremental_script};
-use super::render::{RenderConfig, Ruleset, render};
+use super::render::RenderConfig;
+use super::state::Applied;
 use super::{ProxyConfig, ProxyError};
 use crate::AgentConfig;
 
-/// Applies rendered rulesets, remembering the last one applied so later
-/// syncs are incremental.
+/// Applies rendered rulesets, remembering what was applied so later
+/// syncs re-render and send only what changed.
 #[derive(Debug)]
 pub struct Syncer {
     cfg: ProxyConfig,
-    applied: Option<Ruleset>,
+    applied: Option<Applied>,
 }
 
 /// What one sync did.
@@ -43,32 +45,36 @@ impl Syncer {
         Syncer { cfg, applied: None }
     }
 
-    /// Renders `ports` and applies them in one transaction; an incremental
-    /// sync that fails is retried once as a full sync.
+    fn render_config(&self) -> RenderConfig {
+        RenderConfig {
+            cluster_cidr: self.cfg.cluster_cidr,
+        }
+    }
+
+    /// Brings the table to `ports` in one transaction: incremental after a
+    /// successful sync, full on the first one and after any failure (an
+    /// incremental sync that fails is retried once as a full sync).
     pub fn sync(&mut self, ports: &[ServicePort]) -> Result<SyncKind, NftError> {
-        let rs = render(
-            ports,
-            &RenderConfig {
-                cluster_cidr: self.cfg.cluster_cidr,
-            },
-        );
-        if let Some(old) = &self.applied
-            && let Some(script) = incremental_script(old, &rs)
-        {
-            if script.is_empty() {
+        let rc = self.render_config();
+        if let Some(mut applied) = self.applied.take() {
+            let delta = applied.update(ports, &rc);
+            if delta.is_empty() {
+                self.applied = Some(applied);
                 return Ok(SyncKind::Unchanged);
             }
-            match self.cfg.nft.apply(&script) {
-                Ok(()) => {
-                    self.applied = Some(rs);
-                    return Ok(SyncKind::Incremental);
+            if let Some(script) = incremental_script(&delta.old, &delta.new) {
+                match self.cfg.nft.apply(&script) {
+                    Ok(()) => {
+                        self.applied = Some(applied);
+                        return Ok(SyncKind::Incremental);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "incremental proxy sync failed; doing a full sync"),
                 }
-                Err(e) => tracing::warn!(error = %e, "incremental proxy sync failed; doing a full sync"),
             }
         }
-        self.applied = None;
-        self.cfg.nft.apply(&full_script(&rs))?;
-        self.applied = Some(rs);
+        let applied = Applied::build(ports, &rc);
+        self.cfg.nft.apply(&full_script(applied.ruleset()))?;
+        self.applied = Some(applied);
         Ok(SyncKind::Full)
     }
 }
@@ -135,9 +141,10 @@ where
 {
     let (reader, writer) = reflector::store::<K>();
     let api: Api<K> = Api::all(client);
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
+    // Every event wakes the sync, not just applied objects: deletions, and
+    // the end of a re-list (`InitDone`, when the store drops objects deleted
+    // while the watch was down), change the rules too.
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
     tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(ev) = stream.next().await {

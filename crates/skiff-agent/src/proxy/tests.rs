@@ -16,7 +16,8 @@ use super::DEFAULT_CLUSTER_CIDR;
 use super::model::{Endpoint, Protocol, ServicePort, service_ports};
 use super::nft::{full_script, incremental_script};
 use super::render::{
-    self, NO_ENDPOINT_NODEPORTS, NO_ENDPOINT_SERVICES, RenderConfig, Ruleset, SERVICE_IPS, SERVICE_NODEPORTS,
+    self, HAIRPIN, NO_ENDPOINT_NODEPORTS, NO_ENDPOINT_SERVICES, RenderConfig, Ruleset, SERVICE_IPS,
+    SERVICE_NODEPORTS,
 };
 
 fn ep(last: u8, local: bool) -> Endpoint {
@@ -70,21 +71,31 @@ fn cluster_ip_balances_over_ready_endpoints_with_dnat_and_masquerade() {
         Some(format!("goto {chain}"))
     );
     let rules = &rs.chains[&chain].rules;
-    assert!(
-        rules[0].contains("ip saddr != 10.42.0.0/16 jump mark-for-masquerade"),
-        "{rules:?}"
+    assert_eq!(
+        rules[..],
+        [
+            "ip saddr != 10.42.0.0/16 meta mark set meta mark | 0x4000",
+            "numgen random mod 2 == 0 meta l4proto tcp dnat to 10.42.0.11:8080",
+            "meta l4proto tcp dnat to 10.42.0.12:8080",
+        ]
     );
-    assert!(
-        rules[1].starts_with("numgen random mod 2 == 0 goto endpoint-"),
-        "{rules:?}"
+    // Hairpin: an endpoint reaching itself is masqueraded in postrouting.
+    assert_eq!(
+        value(&rs, HAIRPIN, "10.42.0.11 . 10.42.0.11").as_deref(),
+        Some("")
     );
-    let epc = &rs.chains[&render::endpoint_chain(&s, &s.endpoints[0])].rules;
-    assert_eq!(epc[0], "ip saddr 10.42.0.11 jump mark-for-masquerade"); // hairpin
-    assert_eq!(epc.last().unwrap(), "meta l4proto tcp dnat to 10.42.0.11:8080");
+    assert!(rs.chains["masquerading"].rules[0].contains("ip saddr . ip daddr @hairpin"));
     let script = full_script(&rs);
     assert!(script.starts_with("add table ip skiff\ndelete table ip skiff\nadd table ip skiff\n"));
     assert!(script.contains("type nat hook output priority -100"));
     assert!(script.contains("masquerade fully-random"));
+    // Service chains are written as blocks, after nothing they depend on.
+    assert!(
+        script.contains(&format!("add chain ip skiff {chain} {{ ip saddr != ")),
+        "{script}"
+    );
+    let svc_at = script.find("add chain ip skiff services").unwrap();
+    assert!(script.find("add chain ip skiff nat-output").unwrap() > svc_at);
 }
 
 #[test]
@@ -133,10 +144,16 @@ fn internal_traffic_policy_local_uses_local_endpoints_or_drops() {
     let mut s = sp(vec![ep(11, true), ep(12, false)]);
     s.internal_local = true;
     let rs = rendered(std::slice::from_ref(&s));
-    assert!(
-        rs.chains[&render::service_chain(&s)].rules[1..]
-            == [format!("goto {}", render::endpoint_chain(&s, &s.endpoints[0]))]
+    let local = render::local_chain(&s);
+    assert_eq!(
+        value(&rs, SERVICE_IPS, "10.43.0.10 . tcp . 80"),
+        Some(format!("goto {local}"))
     );
+    assert_eq!(
+        rs.chains[&local].rules[1..],
+        ["meta l4proto tcp dnat to 10.42.0.11:8080"]
+    );
+    assert!(!rs.chains.contains_key(&render::service_chain(&s)));
     s.endpoints = vec![ep(12, false)];
     let rs = rendered(&[s]);
     assert_eq!(
@@ -155,20 +172,42 @@ fn node_port_with_external_policy_local() {
         value(&rs, SERVICE_NODEPORTS, "tcp . 30080"),
         Some(format!("goto {ext}"))
     );
-    assert_eq!(rs.chains[&ext].rules[0], "jump mark-for-masquerade");
+    assert_eq!(rs.chains[&ext].rules[0], "meta mark set meta mark | 0x4000");
     assert!(rs.chains["services"].rules[1].starts_with("fib daddr type local"));
 
     s.external_local = true;
     let rs = rendered(std::slice::from_ref(&s));
-    let rules = &rs.chains[&ext].rules;
-    assert_eq!(rules[0], "fib saddr type local jump mark-for-masquerade");
-    assert!(rules[2].starts_with("goto local-"), "{rules:?}");
+    let svc = render::service_chain(&s);
+    assert_eq!(
+        rs.chains[&ext].rules,
+        [
+            format!("ip saddr 10.42.0.0/16 goto {svc}"),
+            format!("fib saddr type local meta mark set meta mark | 0x4000 goto {svc}"),
+            format!("goto {}", render::local_chain(&s)),
+        ]
+    );
+    // The local chain keeps the client's source (no masquerade mark).
+    assert_eq!(
+        rs.chains[&render::local_chain(&s)].rules,
+        ["meta l4proto tcp dnat to 10.42.0.11:8080"]
+    );
 
+    // No local endpoint: outside traffic is dropped, pods and the node
+    // itself still reach the remote endpoint (as upstream).
     s.endpoints = vec![ep(12, false)];
+    let rs = rendered(std::slice::from_ref(&s));
+    assert_eq!(rs.chains[&ext].rules.last().unwrap(), "drop");
+    assert_eq!(
+        value(&rs, SERVICE_NODEPORTS, "tcp . 30080"),
+        Some(format!("goto {ext}"))
+    );
+
+    // No endpoint at all: rejected before DNAT.
+    s.endpoints.clear();
     let rs = rendered(&[s]);
     assert_eq!(
         value(&rs, NO_ENDPOINT_NODEPORTS, "tcp . 30080").as_deref(),
-        Some("drop")
+        Some("goto reject-chain")
     );
     assert!(rs.elements[SERVICE_NODEPORTS].is_empty());
 }
@@ -184,12 +223,14 @@ fn client_ip_affinity_uses_a_timed_set_per_endpoint() {
         "type ipv4_addr; flags dynamic,timeout; timeout 600s;"
     );
     let svc = &rs.chains[&render::service_chain(&s)].rules;
-    assert!(
-        svc[1].starts_with(&format!("ip saddr @{set} goto endpoint-")),
-        "{svc:?}"
+    assert_eq!(
+        svc[1],
+        format!("ip saddr @{set} update @{set} {{ ip saddr }} meta l4proto tcp dnat to 10.42.0.11:8080")
     );
-    let epc = &rs.chains[&render::endpoint_chain(&s, &s.endpoints[0])].rules;
-    assert_eq!(epc[1], format!("update @{set} {{ ip saddr }}"));
+    assert_eq!(
+        svc[2],
+        format!("update @{set} {{ ip saddr }} meta l4proto tcp dnat to 10.42.0.11:8080")
+    );
 }
 
 #[test]

@@ -314,3 +314,43 @@ fn slices_map_to_ports_by_name_with_conditions() {
     let e = &ports[0].endpoints[0];
     assert_eq!((e.port, e.ready, e.serving, e.local), (8080, false, false, true));
 }
+
+#[test]
+fn applied_state_rerenders_only_changed_ports_and_keeps_shared_elements() {
+    use super::state::Applied;
+    let cfg = RenderConfig {
+        cluster_cidr: DEFAULT_CLUSTER_CIDR,
+    };
+    // Two services backed by the same pod share its hairpin element.
+    let a = sp(vec![ep(11, true)]);
+    let mut b = sp(vec![ep(11, true)]);
+    b.name = "other".into();
+    b.cluster_ip = Ipv4Addr::new(10, 43, 0, 11);
+    let mut applied = Applied::build(&[a.clone(), b.clone()], &cfg);
+    assert_eq!(applied.ruleset(), &rendered(&[a.clone(), b.clone()]));
+    assert!(applied.update(&[a.clone(), b.clone()], &cfg).is_empty());
+
+    // Removing b keeps the shared hairpin element (a still needs it) and
+    // touches nothing of a.
+    let delta = applied.update(std::slice::from_ref(&a), &cfg);
+    assert!(delta.old.chains.contains_key(&render::service_chain(&b)));
+    assert!(!delta.new.chains.contains_key(&render::service_chain(&b)));
+    assert!(!delta.old.chains.contains_key(&render::service_chain(&a)));
+    assert_eq!(
+        value(&delta.new, HAIRPIN, "10.42.0.11 . 10.42.0.11").as_deref(),
+        Some("")
+    );
+    let script = incremental_script(&delta.old, &delta.new).unwrap();
+    assert!(!script.contains("hairpin"), "{script}");
+    assert!(script.contains("delete element ip skiff service-ips { 10.43.0.11 . tcp . 80 }"));
+    assert_eq!(applied.ruleset(), &rendered(std::slice::from_ref(&a)));
+
+    // Removing a too drops the element.
+    let delta = applied.update(&[], &cfg);
+    let script = incremental_script(&delta.old, &delta.new).unwrap();
+    assert!(
+        script.contains("delete element ip skiff hairpin { 10.42.0.11 . 10.42.0.11 }"),
+        "{script}"
+    );
+    assert_eq!(applied.ruleset(), &render::render_base());
+}

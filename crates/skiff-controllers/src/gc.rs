@@ -174,11 +174,11 @@ pub async fn run_with(informers: Arc<Informers>, cfg: Arc<ControllerConfig>) -> 
         shared_kind::<ReplicaSet>(&informers),
         shared_kind::<Job>(&informers),
     ];
-    let _ = informers.all::<Pod>().store().wait_until_ready().await;
-    let _ = informers.all::<CoreNode>().store().wait_until_ready().await;
-    let _ = informers.all::<Lease>().store().wait_until_ready().await;
-    let _ = informers.all::<ReplicaSet>().store().wait_until_ready().await;
-    let _ = informers.all::<Job>().store().wait_until_ready().await;
+    informers.all::<Pod>().ready().await;
+    informers.all::<CoreNode>().ready().await;
+    informers.all::<Lease>().ready().await;
+    informers.all::<ReplicaSet>().ready().await;
+    informers.all::<Job>().ready().await;
     loop {
         if let Err(e) = scan_with(informers.client(), &shared).await {
             tracing::warn!(error = %e, "garbage collector scan failed");

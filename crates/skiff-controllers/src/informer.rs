@@ -30,6 +30,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 /// The annotation `kubectl apply` leaves on objects; no controller reads it
@@ -81,6 +82,7 @@ struct Fanout<K> {
 pub struct Informer<K: Watched> {
     store: Store<K>,
     fanout: Arc<Mutex<Fanout<K>>>,
+    synced: watch::Receiver<bool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -108,18 +110,29 @@ impl<K: Watched> Informer<K> {
             synced: false,
             subscribers: Vec::new(),
         }));
+        let (synced_tx, synced) = watch::channel(false);
         let informer = Arc::new(Informer {
             store: store.clone(),
             fanout: fanout.clone(),
+            synced,
         });
         let events = watcher::watcher(api, watcher::Config::default()).default_backoff();
-        let task = tokio::spawn(drive(events, writer, store, fanout));
+        let task = tokio::spawn(drive(events, writer, store, fanout, synced_tx));
         (informer, task.abort_handle())
     }
 
     /// The store every controller reads (cheap to clone).
+    ///
+    /// Wait with [`Informer::ready`], never with `Store::wait_until_ready`:
+    /// kube-runtime's readiness wakes only the last of several waiters.
     pub fn store(&self) -> Store<K> {
         self.store.clone()
+    }
+
+    /// Returns once the first list is in the store (or the watch is gone).
+    pub async fn ready(&self) {
+        let mut synced = self.synced.clone();
+        let _ = synced.wait_for(|s| *s).await;
     }
 
     /// Every change from now on, preceded by every stored object if the
@@ -168,6 +181,7 @@ async fn drive<K: Watched>(
     mut writer: reflector::store::Writer<K>,
     store: Store<K>,
     fanout: Arc<Mutex<Fanout<K>>>,
+    synced: watch::Sender<bool>,
 ) {
     let mut events = std::pin::pin!(events);
     while let Some(event) = events.next().await {
@@ -205,6 +219,7 @@ async fn drive<K: Watched>(
                 changes.extend(store.state().into_iter().map(Change::Applied));
                 tracing::debug!(kind = %K::kind(&()), objects = store.len(), "informer: listed");
                 broadcast(&fanout, changes, true);
+                synced.send_replace(true);
             }
         }
     }
@@ -331,9 +346,11 @@ mod tests {
             synced: false,
             subscribers: Vec::new(),
         }));
+        let (synced_tx, synced) = watch::channel(false);
         let informer = Informer {
             store: store.clone(),
             fanout: fanout.clone(),
+            synced,
         };
         let early = informer.subscribe();
         drive(
@@ -341,6 +358,7 @@ mod tests {
             writer,
             store,
             fanout,
+            synced_tx,
         )
         .await;
         // The drive task is over: dropping the senders ends `early`.
@@ -381,6 +399,7 @@ mod tests {
             Event::InitDone,
         ])
         .await;
+        informer.ready().await;
         let late = informer.subscribe();
         lock(&informer.fanout).subscribers.clear();
         let seen: Vec<Change<ConfigMap>> = late.collect().await;

@@ -28,11 +28,11 @@ pub const NODE_LEASE_NS: &str = "kube-node-lease";
 /// until an error.
 pub async fn run_with(informers: Arc<Informers>, cfg: Arc<ControllerConfig>) -> Result<(), Error> {
     let nodes_api: Api<Node> = Api::all(informers.client().clone());
-    let nodes = informers.all::<Node>().store();
-    let leases = informers.all::<Lease>().store();
+    let (nodes, leases) = (informers.all::<Node>(), informers.all::<Lease>());
+    nodes.ready().await;
+    leases.ready().await;
+    let (nodes, leases) = (nodes.store(), leases.store());
     let evictor = Evictor::new(informers.client().clone());
-    let _ = nodes.wait_until_ready().await;
-    let _ = leases.wait_until_ready().await;
     loop {
         let renewed: HashMap<String, Arc<Lease>> = leases
             .state()

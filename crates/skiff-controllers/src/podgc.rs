@@ -134,10 +134,10 @@ impl View {
 
 /// Runs the collector on the manager's shared pod and node informers.
 pub async fn run_with(informers: Arc<Informers>, cfg: Arc<ControllerConfig>) -> Result<(), Error> {
-    let pods = informers.all::<Pod>().store();
-    let nodes = informers.all::<Node>().store();
-    let _ = pods.wait_until_ready().await;
-    let _ = nodes.wait_until_ready().await;
+    let (pods, nodes) = (informers.all::<Pod>(), informers.all::<Node>());
+    pods.ready().await;
+    nodes.ready().await;
+    let (pods, nodes) = (pods.store(), nodes.store());
     let mut missing_since: HashMap<(String, String), Instant> = HashMap::new();
     let mut tick = tokio::time::interval(GC_PERIOD);
     loop {

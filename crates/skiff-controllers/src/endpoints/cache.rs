@@ -111,8 +111,8 @@ where
         pods: pods.store(),
     };
     let work = async {
-        let _ = cache.services.wait_until_ready().await;
-        let _ = cache.pods.wait_until_ready().await;
+        services.ready().await;
+        pods.ready().await;
         let mut ticks = 0u32;
         loop {
             ticks = ticks.wrapping_add(1);

@@ -10,7 +10,7 @@
 # agent's own) run real containers: each starts a containerd of its own
 # (Debian's containerd, runc and CNI plugins, installed here) with the local
 # images from scripts/build-images.sh (built once into
-# target/skiff-e2e-images); they need root and skip with a message without it.
+# target/skiff-e2e-images-<hash>); they need root and skip with a message without it.
 #
 # Uses cargo-nextest when it is installed (faster, one process per test),
 # otherwise cargo test. Set SKIFF_TEST_NO_INSTALL=1 to skip installing.

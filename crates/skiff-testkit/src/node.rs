@@ -52,11 +52,18 @@ pub fn skip_reason() -> Option<String> {
 }
 
 /// The directory holding `busybox.tar` and `pause.tar`, built once per
-/// machine by `scripts/build-images.sh` into `target/skiff-e2e-images`
+/// machine by `scripts/build-images.sh` into `target/skiff-e2e-images-<hash of the script>`
 /// (under a file lock: test processes run at the same time).
 pub fn local_images() -> Result<PathBuf, Error> {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     DIR.get_or_init(build_images).clone().map_err(Error::Binary)
+}
+
+/// FNV-1a, 64 bits: a stable cache key (std's hasher may change between releases).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 fn build_images() -> Result<PathBuf, String> {
@@ -69,12 +76,15 @@ fn build_images() -> Result<PathBuf, String> {
     } else {
         target
     };
-    let dir = target.join("skiff-e2e-images");
+    let script = root.join("scripts/build-images.sh");
+    let script_text = std::fs::read(&script).map_err(|e| format!("reading {}: {e}", script.display()))?;
+    // Keyed by the script's content, so a changed image build is rebuilt
+    // rather than served stale from an earlier run's cache.
+    let dir = target.join(format!("skiff-e2e-images-{:016x}", fnv1a(&script_text)));
     if dir.join("busybox.tar").is_file() && dir.join("pause.tar").is_file() {
         return Ok(dir);
     }
     std::fs::create_dir_all(&target).map_err(|e| format!("creating {}: {e}", target.display()))?;
-    let script = root.join("scripts/build-images.sh");
     let out = Command::new("flock")
         .arg(target.join("skiff-e2e-images.lock"))
         .arg("sh")

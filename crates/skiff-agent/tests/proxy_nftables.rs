@@ -64,7 +64,7 @@ impl Lab {
         inn(&["ip", "addr", "add", "10.42.0.1/24", "dev", "br0"]);
         inn(&["ip", "link", "set", "br0", "up"]);
         inn(&["ip", "route", "add", "10.43.0.0/16", "dev", "br0"]);
-        inn(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        inn(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
         inn(&["ip", "addr", "add", "192.168.77.1/32", "dev", "lo"]);
         inn(&[
             "ip", "link", "add", "ext0", "type", "veth", "peer", "name", "eth0", "netns", &client,

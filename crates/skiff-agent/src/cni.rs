@@ -111,7 +111,11 @@ pub fn render(cfg: &AgentConfig, pod_cidr: &str) -> Result<String, CniError> {
                 "type": "bridge",
                 "bridge": bridge,
                 "isGateway": true,
-                "ipMasq": true,
+                // With pod routes on, skiff's one `skiff-masq` rule for the
+                // cluster CIDR masquerades; the plugin's per-pod iptables
+                // chains would only duplicate it (and outlive pods torn down
+                // without a CNI DEL).
+                "ipMasq": !cfg.pod_routes,
                 "hairpinMode": true,
                 "ipam": {
                     "type": "host-local",
@@ -145,6 +149,15 @@ mod tests {
     }
 
     #[test]
+    fn the_bridge_plugin_masquerades_only_without_pod_routes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = cfg(dir.path());
+        cfg.pod_routes = false;
+        let v: serde_json::Value = serde_json::from_str(&render(&cfg, "10.42.3.0/24").unwrap()).unwrap();
+        assert_eq!(v["plugins"][0]["ipMasq"], true);
+    }
+
+    #[test]
     fn conflist_has_bridge_host_local_over_the_cidr_and_portmap() {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = cfg(dir.path());
@@ -156,7 +169,10 @@ mod tests {
         assert_eq!(bridge["type"], "bridge");
         assert_eq!(bridge["bridge"], "skt0");
         assert_eq!(bridge["isGateway"], true);
-        assert_eq!(bridge["ipMasq"], true);
+        assert_eq!(
+            bridge["ipMasq"], false,
+            "skiff-masq masquerades when pod routes are on"
+        );
         assert_eq!(bridge["hairpinMode"], true);
         assert_eq!(bridge["ipam"]["type"], "host-local");
         assert_eq!(bridge["ipam"]["ranges"][0][0]["subnet"], "10.42.3.0/24");

@@ -27,7 +27,7 @@ metadata:
   name: dup
 ";
 
-/// The configmap names stored in every namespace, sorted.
+/// The configmap names stored in every namespace, sorted, without the server's own.
 fn stored_configmaps(k: &skiff_testkit::kubectl::Kubectl) -> Vec<String> {
     let names = k.ok(&[
         "get",
@@ -38,7 +38,8 @@ fn stored_configmaps(k: &skiff_testkit::kubectl::Kubectl) -> Vec<String> {
     ]);
     let mut names: Vec<String> = names
         .split_whitespace()
-        .filter(|n| *n != "kube-root-ca.crt")
+        // The server's own: the CA in every namespace, and kube-public/cluster-info for joining nodes.
+        .filter(|n| *n != "kube-root-ca.crt" && *n != "cluster-info")
         .map(str::to_string)
         .collect();
     names.sort();

@@ -39,12 +39,21 @@ const RELIST: Duration = Duration::from_secs(1);
 /// The newest view of a pod a worker acts on: `None` once the API deleted it.
 type PodView = Option<Pod>;
 
+/// What wakes a worker: the newest view of its pod and a count of pokes
+/// (runtime or probe changes), so a wake by the watch alone can be told
+/// apart from a poke.
+#[derive(Clone)]
+struct Wake {
+    view: PodView,
+    pokes: u64,
+}
+
 /// Live workers by pod UID.
 #[derive(Clone, Default)]
-struct Workers(Arc<Mutex<HashMap<String, watch::Sender<PodView>>>>);
+struct Workers(Arc<Mutex<HashMap<String, watch::Sender<Wake>>>>);
 
 impl Workers {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<PodView>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<Wake>>> {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -55,7 +64,7 @@ impl Workers {
     /// Wakes the worker of `uid` without new data.
     fn poke(&self, uid: &str) {
         if let Some(tx) = self.lock().get(uid) {
-            tx.send_modify(|_| {});
+            tx.send_modify(|w| w.pokes = w.pokes.wrapping_add(1));
         }
     }
 
@@ -63,21 +72,24 @@ impl Workers {
     fn dispatch(&self, ctx: &Arc<Ctx>, uid: String, view: PodView) {
         let mut map = self.lock();
         if let Some(tx) = map.get(&uid) {
-            tx.send_replace(view);
+            tx.send_modify(|w| w.view = view);
             return;
         }
         if view.is_none() {
             return;
         }
-        let (tx, rx) = watch::channel(view);
+        let (tx, rx) = watch::channel(Wake { view, pokes: 0 });
         map.insert(uid.clone(), tx);
         tokio::spawn(worker_task(Worker::new(ctx.clone(), uid), rx, self.clone()));
     }
 }
 
-async fn worker_task(mut worker: Worker, mut rx: watch::Receiver<PodView>, workers: Workers) {
-    loop {
-        let view = rx.borrow_and_update().clone();
+async fn worker_task(mut worker: Worker, mut rx: watch::Receiver<Wake>, workers: Workers) {
+    'syncs: loop {
+        let (view, pokes) = {
+            let wake = rx.borrow_and_update();
+            (wake.view.clone(), wake.pokes)
+        };
         let wait = match worker.sync(view).await {
             Ok(Next::Done) => break,
             Ok(Next::After(d)) => d,
@@ -86,9 +98,23 @@ async fn worker_task(mut worker: Worker, mut rx: watch::Receiver<PodView>, worke
                 Duration::from_secs(1)
             }
         };
-        tokio::select! {
-            changed = rx.changed() => if changed.is_err() { break },
-            _ = tokio::time::sleep(wait) => {}
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        break 'syncs;
+                    }
+                    // The watch bringing back the status this worker just
+                    // wrote, and nothing else: no need to sync again.
+                    let wake = rx.borrow_and_update();
+                    if wake.pokes == pokes && wake.view.as_ref().is_some_and(|p| worker.wrote(p)) {
+                        continue;
+                    }
+                    break;
+                }
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
         }
     }
     workers.lock().remove(&worker.uid);

@@ -186,6 +186,7 @@ impl Worker {
         c: &Container,
         id: &str,
     ) -> Result<(), SyncError> {
+        self.acted = true;
         let started = self
             .ctx
             .cri
@@ -217,6 +218,7 @@ impl Worker {
 
     /// Stops one container: preStop hook, then SIGTERM and SIGKILL after the grace period.
     pub(super) async fn kill(&mut self, pod: &Pod, c: &Container, id: &str) -> Result<(), SyncError> {
+        self.acted = true;
         let grace = grace_seconds(pod);
         super::terminate::stop_one(&self.ctx, pod, Some(c), id, grace).await?;
         self.ctx.probes.remove(&self.uid, &c.name);

@@ -74,6 +74,12 @@ pub struct Worker {
     pub(super) pull_failed_at: HashMap<String, jiff::Timestamp>,
     pub(super) waiting: HashMap<String, Waiting>,
     pub(super) written: Option<serde_json::Value>,
+    /// The resourceVersion of this worker's last status write, when the
+    /// write changed nothing but the status of the pod the sync acted on.
+    pub(super) own_version: Option<String>,
+    /// Whether the current sync changed anything in the runtime (the
+    /// runtime is then read again before the status is written).
+    pub(super) acted: bool,
     pub(super) probed: HashSet<String>,
     pub(super) sandbox_ip: Option<(String, Option<String>)>,
     pub(super) resync: Duration,
@@ -113,10 +119,18 @@ impl Worker {
             pull_failed_at: HashMap::new(),
             waiting: HashMap::new(),
             written: None,
+            own_version: None,
+            acted: false,
             probed: HashSet::new(),
             sandbox_ip: None,
             resync: IDLE_RESYNC,
         }
+    }
+
+    /// Whether `pod` is the object this worker's own last status write
+    /// produced, i.e. holds nothing the worker has not acted on yet.
+    pub fn wrote(&self, pod: &Pod) -> bool {
+        self.own_version.is_some() && pod.metadata.resource_version == self.own_version
     }
 
     /// Reconciles once. `pod` is the newest object, `None` once it is gone from the API.
@@ -143,6 +157,7 @@ impl Worker {
             return Ok(Next::After(Duration::from_secs(60)));
         }
         self.resync = IDLE_RESYNC;
+        self.acted = false;
         let volumes = seams::prepare_volumes(&self.ctx.client, &self.ctx.cfg, &pod)
             .await
             .map_err(SyncError::Volumes)?;
@@ -160,8 +175,11 @@ impl Worker {
             None if finished_for_good => None,
             None => {
                 let created = self.new_sandbox(&pod, &rt).await?;
-                // Containers of the old sandbox were stopped: see them exited.
-                rt = PodRuntime::read(&self.ctx.cri, &self.uid).await?;
+                // Containers of the old sandbox were stopped: see them exited
+                // (a pod's first sandbox has none, nothing to read again).
+                if !rt.containers.is_empty() {
+                    rt = PodRuntime::read(&self.ctx.cri, &self.uid).await?;
+                }
                 Some(created)
             }
         };
@@ -179,7 +197,9 @@ impl Worker {
             self.containers(&start, &rt, &policy).await?;
         }
         self.collect_garbage(&rt).await;
-        let rt = PodRuntime::read(&self.ctx.cri, &self.uid).await?;
+        if self.acted {
+            rt = PodRuntime::read(&self.ctx.cri, &self.uid).await?;
+        }
         let phase = self.write_status(&pod, &rt).await?;
         if phase == "Succeeded" || phase == "Failed" {
             self.stop_everything(&pod, &rt).await?;
@@ -189,6 +209,7 @@ impl Worker {
 
     /// Runs a new sandbox after stopping whatever is left of older ones.
     async fn new_sandbox(&mut self, pod: &Pod, rt: &PodRuntime) -> Result<(String, u32), SyncError> {
+        self.acted = true;
         let cri = &self.ctx.cri;
         for c in rt.containers.iter().filter(|c| is_running(c)) {
             runtime::stop_container(cri, &c.id, 0).await?;
@@ -314,6 +335,7 @@ impl Worker {
         let names: HashSet<&str> = rt.containers.iter().map(runtime::container_name).collect();
         for name in names {
             for old in rt.instances(name).skip(2).filter(|c| is_exited(c)) {
+                self.acted = true;
                 if let Err(e) = runtime::remove_container(&self.ctx.cri, &old.id).await {
                     tracing::warn!(container = %old.id, error = %e, "removing an old container");
                 }
@@ -358,6 +380,9 @@ impl Worker {
             .await
         {
             Ok(updated) => {
+                self.own_version = only_status_changed(pod, &updated)
+                    .then(|| updated.metadata.resource_version.clone())
+                    .flatten();
                 self.last_pod = Some(updated);
                 self.written = Some(value);
                 Ok(phase)
@@ -391,10 +416,57 @@ impl Worker {
     }
 }
 
+/// Whether `after` (the reply to a status write) differs from `before` (the
+/// pod the sync acted on) in nothing but its status and write bookkeeping.
+fn only_status_changed(before: &Pod, after: &Pod) -> bool {
+    let plain = |pod: &Pod| {
+        let mut meta = pod.metadata.clone();
+        meta.resource_version = None;
+        meta.managed_fields = None;
+        meta
+    };
+    before.spec == after.spec && plain(before) == plain(after)
+}
+
 /// The pod's termination grace period in seconds (deletion's, else the spec's, else 30).
 pub fn grace_seconds(pod: &Pod) -> i64 {
     pod.metadata
         .deletion_grace_period_seconds
         .or(pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
         .unwrap_or(30)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{PodSpec, PodStatus};
+
+    fn pod(rv: &str) -> Pod {
+        let mut p = Pod::default();
+        p.metadata.name = Some("web".into());
+        p.metadata.resource_version = Some(rv.into());
+        p.spec = Some(PodSpec::default());
+        p
+    }
+
+    #[test]
+    fn a_status_write_alone_is_recognised_but_not_a_foreign_change() {
+        let before = pod("1");
+        let mut after = pod("2");
+        after.status = Some(PodStatus {
+            phase: Some("Running".into()),
+            ..PodStatus::default()
+        });
+        assert!(only_status_changed(&before, &after));
+        after.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::UNIX_EPOCH,
+        ));
+        assert!(!only_status_changed(&before, &after));
+        let mut respec = pod("3");
+        respec.spec = Some(PodSpec {
+            active_deadline_seconds: Some(5),
+            ..PodSpec::default()
+        });
+        assert!(!only_status_changed(&before, &respec));
+    }
 }

@@ -43,9 +43,7 @@ pub fn name_rule(def: &ResourceDef) -> NameRule {
         ("", "PersistentVolume")
         | ("autoscaling", _)
         | ("rbac.authorization.k8s.io", _)
-        | ("certificates.k8s.io", _) => {
-            NameRule::PathSegment
-        }
+        | ("certificates.k8s.io", _) => NameRule::PathSegment,
         _ => NameRule::Subdomain,
     }
 }

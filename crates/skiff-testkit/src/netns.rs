@@ -415,9 +415,16 @@ impl AgentProcess {
         // runc needs. A mount namespace of the agent's own (a slave of the
         // host's) keeps what the agent and containerd mount (rootfs, pod
         // netns files, volumes) off the host; it goes with their processes.
+        // A tmpfs of its own on /run/netns keeps the pods' netns names off
+        // the host too (else they stay behind there as dangling files).
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net=/run/netns/{}", topology.netns(index)))
             .args(["unshare", "--mount", "--propagation", "slave"])
+            .args([
+                "sh",
+                "-c",
+                r#"mount -t tmpfs skiff-netns /run/netns && exec "$0" "$@""#,
+            ])
             .arg(&spec.binary)
             .arg("agent")
             .args(["--server", &spec.server, "--token", &spec.token])

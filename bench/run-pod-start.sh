@@ -51,7 +51,9 @@ done
 kill "$AGENT"
 sleep 3
 kill "$SERVER" || true
-ip link del skbench1 2>/dev/null || true
+# The agent's service proxy and pod routes put nftables tables on the host:
+# remove them and the bridge (`skiff cleanup` touches nothing else).
+"$BIN/skiff" cleanup --cni-bridge skbench1 >/dev/null 2>&1 || ip link del skbench1 2>/dev/null || true
 # Volumes of pods whose clean-up had not finished when the agent stopped
 # (kube-api-access tmpfs mounts) would pin the data dir: unmount them.
 awk '{ print $5 }' /proc/self/mountinfo | grep "^$D/" | sort -r | xargs -r -n1 umount -l 2>/dev/null || true

@@ -37,6 +37,21 @@ pub async fn connect(path: &Path) -> Result<Target, BenchError> {
     Ok(Target { client, url })
 }
 
+/// Creates the namespace `name` for one bench run (the caller deletes it).
+pub async fn create_namespace(client: &Client, name: &str) -> Result<(), BenchError> {
+    let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+    let namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).map_err(|e| {
+        BenchError::Response {
+            what: "namespace".into(),
+            detail: e.to_string(),
+        }
+    })?;
+    api.create(&kube::api::PostParams::default(), &namespace)
+        .await
+        .map_err(|e| BenchError::api("creating namespace", e))?;
+    Ok(())
+}
+
 /// True for `localhost`, 127.0.0.0/8 and `::1` (with or without brackets).
 pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');

@@ -109,12 +109,7 @@ async fn run(args: &DnsArgs) -> Result<DnsReport, BenchError> {
     let client = crate::client::connect(kubeconfig).await?.client;
     let ns = format!("bench-dns-{}", jiff::Timestamp::now().as_second());
     let ns_api: Api<Namespace> = Api::all(client.clone());
-    let ns_obj: Namespace =
-        serde_json::from_value(json!({"metadata": {"name": ns}})).map_err(|e| response("namespace", e))?;
-    ns_api
-        .create(&PostParams::default(), &ns_obj)
-        .await
-        .map_err(|e| BenchError::api("creating namespace", e))?;
+    crate::client::create_namespace(&client, &ns).await?;
     let result = measure(args, &client, &ns).await;
     let _ = ns_api.delete(&ns, &DeleteParams::default()).await;
     result

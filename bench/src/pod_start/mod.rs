@@ -83,15 +83,7 @@ pub async fn run(args: &PodStartArgs) -> Result<PodStartReport, BenchError> {
     let client = crate::client::connect(&args.kubeconfig).await?.client;
     let ns = format!("bench-start-{}", jiff::Timestamp::now().as_second());
     let ns_api: Api<Namespace> = Api::all(client.clone());
-    let ns_obj: Namespace =
-        serde_json::from_value(json!({"metadata": {"name": ns}})).map_err(|e| BenchError::Response {
-            what: "namespace".into(),
-            detail: e.to_string(),
-        })?;
-    ns_api
-        .create(&PostParams::default(), &ns_obj)
-        .await
-        .map_err(|e| BenchError::api("creating namespace", e))?;
+    crate::client::create_namespace(&client, &ns).await?;
     let result = measure(args, &client, &ns).await;
     let _ = ns_api.delete(&ns, &DeleteParams::default()).await;
     result

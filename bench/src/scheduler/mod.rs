@@ -113,15 +113,7 @@ pub async fn run(args: &SchedulerArgs) -> Result<SchedulerReport, BenchError> {
     });
     let ns = format!("bench-sched-{}", jiff::Timestamp::now().as_second());
     let ns_api: Api<Namespace> = Api::all(client.clone());
-    let ns_obj: Namespace =
-        serde_json::from_value(json!({"metadata": {"name": ns}})).map_err(|e| BenchError::Response {
-            what: "namespace".into(),
-            detail: e.to_string(),
-        })?;
-    ns_api
-        .create(&PostParams::default(), &ns_obj)
-        .await
-        .map_err(|e| BenchError::api("creating namespace", e))?;
+    crate::client::create_namespace(&client, &ns).await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, String, Instant)>();
     let watch = tokio::spawn(watch_bindings(pods.clone(), tx));
